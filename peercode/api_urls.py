@@ -1,0 +1,7 @@
+"""Every REST endpoint under /api/v1/; each app contributes its own urlpatterns."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("projects.urls")),
+]

@@ -1,0 +1,662 @@
+"""Every change to a project's plan and agents.
+
+Each function validates its input, runs in one transaction, and records its event through
+:func:`peercode.events.services.record_event` in that transaction. Callers (REST views, MCP
+tools, management commands, the admin) never write these models themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from peercode.actors import Actor
+from peercode.auth import hash_token, new_agent_token
+from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from peercode.events.services import record_event
+from peercode.validation import full_clean
+from projects.graph import find_cycle, format_cycle
+from projects.models import (
+    TASK_TRANSITIONS,
+    Agent,
+    ClientKind,
+    Contract,
+    ContractKind,
+    ContractVersion,
+    Phase,
+    Project,
+    Task,
+    TaskStatus,
+)
+
+
+def _require_human(actor: Actor, action: str) -> None:
+    if actor.is_agent:
+        raise PermissionDenied(
+            f"Agents cannot {action}; ask a human to do it in the dashboard or admin.",
+            code="humans_only",
+        )
+
+
+# Projects and agents ---------------------------------------------------------------------
+
+
+def create_project(
+    *,
+    slug: str,
+    name: str,
+    actor: Actor,
+    description: str = "",
+    integration_branch: str | None = None,
+    max_debate_rounds: int | None = None,
+    default_lock_ttl_seconds: int | None = None,
+) -> Project:
+    """Create an empty project. Emits ``project.created``. Refuses a slug already taken."""
+    _require_human(actor, "create projects")
+    project = Project(slug=slug, name=name, description=description)
+    if integration_branch is not None:
+        project.integration_branch = integration_branch
+    if max_debate_rounds is not None:
+        project.max_debate_rounds = max_debate_rounds
+    if default_lock_ttl_seconds is not None:
+        project.default_lock_ttl_seconds = default_lock_ttl_seconds
+    full_clean(project, what="project", exclude=["slug"] if not slug else None)
+    with transaction.atomic():
+        if Project.objects.filter(slug=slug).exists():
+            raise Conflict(
+                f"A project with slug {slug!r} already exists; choose another slug.",
+                code="duplicate_project",
+            )
+        project.save()
+        record_event(
+            project=project,
+            type="project.created",
+            actor=actor,
+            subject=f"project:{slug}",
+            payload={"name": name},
+        )
+    return project
+
+
+def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project:
+    """Change a project's settings (name, description, branch, rounds, lock TTL)."""
+    _require_human(actor, "change project settings")
+    allowed = {
+        "name",
+        "description",
+        "integration_branch",
+        "max_debate_rounds",
+        "default_lock_ttl_seconds",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown project field(s): {', '.join(sorted(unknown))}. "
+            f"Allowed: {', '.join(sorted(allowed))}."
+        )
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        full_clean(locked, what="project")
+        locked.save()
+        record_event(
+            project=locked,
+            type="project.updated",
+            actor=actor,
+            subject=f"project:{locked.slug}",
+            payload={"changes": changes},
+        )
+    return locked
+
+
+def create_agent(
+    *, project: Project, name: str, actor: Actor, client_kind: str = ClientKind.OTHER
+) -> tuple[Agent, str]:
+    """Register an agent and return it with its bearer token, which is never shown again.
+
+    Only the token's hash is stored. Emits ``agent.created``.
+    """
+    _require_human(actor, "create agents")
+    token = new_agent_token()
+    agent = Agent(
+        project=project,
+        name=name,
+        client_kind=client_kind,
+        token_hash=hash_token(token),
+        token_prefix=token[:10],
+    )
+    full_clean(agent, what="agent", exclude=["token_hash", "token_prefix"])
+    try:
+        with transaction.atomic():
+            agent.save()
+            record_event(
+                project=project,
+                type="agent.created",
+                actor=actor,
+                subject=f"agent:{name}",
+                payload={"client_kind": client_kind},
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Project {project.slug!r} already has an agent named {name!r}; choose another "
+            "name or rotate that agent's token.",
+            code="duplicate_agent",
+        ) from exc
+    return agent, token
+
+
+def rotate_agent_token(*, agent: Agent, actor: Actor) -> str:
+    """Issue a new token for an agent; the old one stops working at once."""
+    _require_human(actor, "rotate agent tokens")
+    token = new_agent_token()
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(
+            token_hash=hash_token(token), token_prefix=token[:10], is_active=True
+        )
+        record_event(
+            project=agent.project,
+            type="agent.token_rotated",
+            actor=actor,
+            subject=f"agent:{agent.name}",
+        )
+    agent.refresh_from_db()
+    return token
+
+
+def deactivate_agent(*, agent: Agent, actor: Actor) -> Agent:
+    """Revoke an agent's token; it can no longer authenticate."""
+    _require_human(actor, "revoke agents")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(is_active=False)
+        record_event(
+            project=agent.project,
+            type="agent.deactivated",
+            actor=actor,
+            subject=f"agent:{agent.name}",
+        )
+    agent.refresh_from_db()
+    return agent
+
+
+# Phases ----------------------------------------------------------------------------------
+
+
+def add_phase(
+    *,
+    project: Project,
+    name: str,
+    actor: Actor,
+    number: int | None = None,
+    description: str = "",
+) -> Phase:
+    """Add a phase; without a number it goes after the last one. Emits ``phase.added``."""
+    actor.check_project(project)
+    with transaction.atomic():
+        if number is None:
+            number = (project.phases.aggregate(m=Max("number"))["m"] or 0) + 1
+        phase = Phase(project=project, number=number, name=name, description=description)
+        full_clean(phase, what="phase")
+        if project.phases.filter(number=number).exists():
+            raise Conflict(
+                f"Project {project.slug!r} already has a phase {number}; pick another number.",
+                code="duplicate_phase",
+            )
+        phase.save()
+        record_event(
+            project=project,
+            type="phase.added",
+            actor=actor,
+            subject=f"phase:{number}",
+            payload={"name": name},
+        )
+    return phase
+
+
+def update_phase(
+    *, phase: Phase, actor: Actor, name: str | None = None, description: str | None = None
+) -> Phase:
+    """Rename or re-describe a phase. Emits ``phase.updated``."""
+    actor.check_project(phase.project)
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if description is not None:
+        changes["description"] = description
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(phase, field, value)
+        full_clean(phase, what="phase")
+        phase.save()
+        record_event(
+            project=phase.project,
+            type="phase.updated",
+            actor=actor,
+            subject=f"phase:{phase.number}",
+            payload={"changes": changes},
+        )
+    return phase
+
+
+# Tasks -----------------------------------------------------------------------------------
+
+
+def _clean_globs(file_globs: Iterable[str]) -> list[str]:
+    cleaned: list[str] = []
+    for glob in file_globs:
+        if not isinstance(glob, str) or not glob.strip():
+            raise ValidationFailed(
+                f"file_globs must be non-empty strings such as 'src/api/**', got {glob!r}."
+            )
+        value = glob.strip().replace("\\", "/")
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValidationFailed(
+                f"file glob {glob!r} must be relative to the repository root, without '..'."
+            )
+        if value not in cleaned:
+            cleaned.append(value)
+    return cleaned
+
+
+def _tasks_by_key(project: Project, keys: Iterable[str], *, what: str) -> list[Task]:
+    wanted = list(dict.fromkeys(keys))
+    found = {task.key: task for task in Task.objects.filter(project=project, key__in=wanted)}
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        raise ValidationFailed(
+            f"Unknown task key(s) in {what}: {', '.join(missing)}. "
+            f"Use keys of tasks in project {project.slug!r}.",
+            code="unknown_task",
+            details={"unknown": missing},
+        )
+    return [found[key] for key in wanted]
+
+
+def _contracts_by_name(project: Project, names: Iterable[str]) -> list[Contract]:
+    wanted = list(dict.fromkeys(names))
+    found = {c.name: c for c in Contract.objects.filter(project=project, name__in=wanted)}
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise ValidationFailed(
+            f"Unknown contract(s): {', '.join(missing)}. Add the contract first.",
+            code="unknown_contract",
+            details={"unknown": missing},
+        )
+    return [found[name] for name in wanted]
+
+
+def _check_no_cycle(project: Project, task_key: str, new_deps: Sequence[str]) -> None:
+    if task_key in new_deps:
+        raise ValidationFailed(
+            f"Task {task_key} cannot depend on itself.",
+            code="dependency_cycle",
+            details={"cycle": [task_key, task_key]},
+        )
+    # The edited task goes first, so the cycle is reported starting from it.
+    graph: dict[str, list[str]] = {task_key: list(new_deps)}
+    through = Task.depends_on.through.objects.filter(from_task__project=project)
+    for source, target in through.values_list("from_task__key", "to_task__key"):
+        if source != task_key:
+            graph.setdefault(source, []).append(target)
+    cycle = find_cycle(graph)
+    if cycle:
+        raise ValidationFailed(
+            f"That dependency would create a cycle: {format_cycle(cycle)}. "
+            "Remove one of these dependencies.",
+            code="dependency_cycle",
+            details={"cycle": cycle},
+        )
+
+
+def _unfinished(deps: Iterable[Task]) -> list[str]:
+    return [dep.key for dep in deps if dep.status != TaskStatus.DONE]
+
+
+def add_task(
+    *,
+    project: Project,
+    key: str,
+    title: str,
+    phase_number: int,
+    actor: Actor,
+    description: str = "",
+    depends_on: Sequence[str] = (),
+    file_globs: Sequence[str] = (),
+    consumes: Sequence[str] = (),
+    estimate: int = 1,
+) -> Task:
+    """Add a task to a phase. It starts ``ready`` when every dependency is done, else
+    ``backlog``. Refuses unknown phases, tasks and contracts and any cycle. Emits ``task.added``.
+    """
+    actor.check_project(project)
+    with transaction.atomic():
+        phase = Phase.objects.filter(project=project, number=phase_number).first()
+        if phase is None:
+            raise NotFound(
+                f"Project {project.slug!r} has no phase {phase_number}; add the phase first.",
+                code="unknown_phase",
+            )
+        if Task.objects.filter(project=project, key=key).exists():
+            raise Conflict(
+                f"Project {project.slug!r} already has a task {key}; choose another key.",
+                code="duplicate_task",
+            )
+        deps = _tasks_by_key(project, depends_on, what="depends_on")
+        contracts = _contracts_by_name(project, consumes)
+        task = Task(
+            project=project,
+            phase=phase,
+            key=key,
+            title=title,
+            description=description,
+            file_globs=_clean_globs(file_globs),
+            estimate=estimate,
+            status=TaskStatus.BACKLOG if _unfinished(deps) else TaskStatus.READY,
+        )
+        full_clean(task, what="task", exclude=["project", "phase"])
+        task.save()
+        task.depends_on.set(deps)
+        task.consumes.set(contracts)
+        record_event(
+            project=project,
+            type="task.added",
+            actor=actor,
+            subject=f"task:{key}",
+            payload={
+                "title": title,
+                "phase": phase_number,
+                "status": task.status,
+                "depends_on": [d.key for d in deps],
+            },
+        )
+    return task
+
+
+def update_task(
+    *,
+    task: Task,
+    actor: Actor,
+    title: str | None = None,
+    description: str | None = None,
+    phase_number: int | None = None,
+    depends_on: Sequence[str] | None = None,
+    file_globs: Sequence[str] | None = None,
+    consumes: Sequence[str] | None = None,
+    estimate: int | None = None,
+) -> Task:
+    """Change a task's plan fields (not its status: see :func:`change_task_status`).
+
+    New dependencies are refused when they would close a cycle (the cycle is named). A ready
+    task that gains an unfinished dependency goes back to backlog. Emits ``task.updated``.
+    """
+    project = task.project
+    actor.check_project(project)
+    if actor.is_agent and task.assignee_id != actor.agent.pk:  # type: ignore[union-attr]
+        raise PermissionDenied(
+            f"Task {task.key} is not assigned to you; only its assignee or a human can edit it.",
+            code="not_assignee",
+        )
+    changes: dict[str, Any] = {}
+    with transaction.atomic():
+        task = Task.objects.select_for_update().get(pk=task.pk)
+        if title is not None:
+            task.title = changes["title"] = title
+        if description is not None:
+            task.description = changes["description"] = description
+        if estimate is not None:
+            task.estimate = changes["estimate"] = estimate
+        if file_globs is not None:
+            task.file_globs = changes["file_globs"] = _clean_globs(file_globs)
+        if phase_number is not None:
+            phase = Phase.objects.filter(project=project, number=phase_number).first()
+            if phase is None:
+                raise NotFound(
+                    f"Project {project.slug!r} has no phase {phase_number}.",
+                    code="unknown_phase",
+                )
+            task.phase = phase
+            changes["phase"] = phase_number
+        full_clean(task, what="task", exclude=["project", "phase"])
+        if depends_on is not None:
+            deps = _tasks_by_key(project, depends_on, what="depends_on")
+            _check_no_cycle(project, task.key, [d.key for d in deps])
+            task.depends_on.set(deps)
+            changes["depends_on"] = [d.key for d in deps]
+            if task.status == TaskStatus.READY and _unfinished(deps):
+                task.status = TaskStatus.BACKLOG
+                changes["status"] = TaskStatus.BACKLOG
+        if consumes is not None:
+            contracts = _contracts_by_name(project, consumes)
+            task.consumes.set(contracts)
+            changes["consumes"] = [c.name for c in contracts]
+        task.save()
+        record_event(
+            project=project,
+            type="task.updated",
+            actor=actor,
+            subject=f"task:{task.key}",
+            payload={"changes": changes},
+        )
+    return task
+
+
+def claim_task(*, agent: Agent, task_key: str) -> Task:
+    """Assign a ready task to ``agent`` and start it.
+
+    Atomic: the status and assignee change in one conditional UPDATE, so when several agents
+    claim the same task at once exactly one wins and the others get a Conflict naming the
+    winner. Emits ``task.claimed``.
+    """
+    actor = Actor.for_agent(agent)
+    with transaction.atomic():
+        task = Task.objects.filter(project_id=agent.project_id, key=task_key).first()
+        if task is None:
+            raise NotFound(
+                f"No task {task_key!r} in project {agent.project.slug!r}; "
+                "list the plan to see the keys.",
+                code="unknown_task",
+            )
+        won = Task.objects.filter(
+            pk=task.pk, status=TaskStatus.READY, assignee__isnull=True
+        ).update(status=TaskStatus.IN_PROGRESS, assignee=agent)
+        task.refresh_from_db()
+        if not won:
+            if task.assignee_id == agent.pk and task.status == TaskStatus.IN_PROGRESS:
+                return task  # claiming what you already hold is harmless
+            holder = task.assignee.name if task.assignee else None
+            hint = (
+                f"it is assigned to {holder}"
+                if holder
+                else f"its status is {task.status}, and only ready tasks can be claimed"
+            )
+            if task.status == TaskStatus.BACKLOG:
+                unfinished = _unfinished(task.depends_on.all())
+                if unfinished:
+                    hint += f" (waiting for {', '.join(unfinished)})"
+            raise Conflict(
+                f"Task {task_key} cannot be claimed: {hint}. Pick another ready task.",
+                code="not_claimable",
+                details={"status": task.status, "assignee": holder},
+            )
+        record_event(
+            project=task.project,
+            type="task.claimed",
+            actor=actor,
+            subject=f"task:{task.key}",
+            payload={"assignee": agent.name},
+        )
+    return task
+
+
+def change_task_status(*, task: Task, status: str, actor: Actor, note: str = "") -> Task:
+    """Move a task along its legal transitions (see ``TASK_TRANSITIONS``).
+
+    Agents may only move tasks assigned to them. Ready needs every dependency done; going back
+    to ready or backlog releases the assignee; in progress needs an assignee (use
+    :func:`claim_task` from ready). When a task is done, every backlog task whose
+    dependencies are now all done becomes ready. Emits ``task.status_changed`` for each task
+    that moved.
+    """
+    project = task.project
+    actor.check_project(project)
+    if status not in TaskStatus.values:
+        raise ValidationFailed(
+            f"Unknown status {status!r}; use one of {', '.join(TaskStatus.values)}.",
+            code="unknown_status",
+        )
+    with transaction.atomic():
+        task = (
+            Task.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=task.pk)
+        )
+        if actor.is_agent and task.assignee_id != actor.agent.pk:  # type: ignore[union-attr]
+            raise PermissionDenied(
+                f"Task {task.key} is not assigned to you; claim it first or ask a human.",
+                code="not_assignee",
+            )
+        current = task.status
+        if status == current:
+            return task
+        if status not in TASK_TRANSITIONS[current]:
+            allowed = ", ".join(sorted(TASK_TRANSITIONS[current])) or "none (done is final)"
+            raise Conflict(
+                f"Task {task.key} cannot go from {current} to {status}. From {current} it can "
+                f"go to: {allowed}.",
+                code="illegal_transition",
+                details={
+                    "from": current,
+                    "to": status,
+                    "allowed": sorted(TASK_TRANSITIONS[current]),
+                },
+            )
+        if status == TaskStatus.READY:
+            unfinished = _unfinished(task.depends_on.all())
+            if unfinished:
+                raise Conflict(
+                    f"Task {task.key} cannot be ready while {', '.join(unfinished)} is not done.",
+                    code="dependencies_unfinished",
+                    details={"unfinished": unfinished},
+                )
+        if status == TaskStatus.IN_PROGRESS and task.assignee_id is None:
+            raise Conflict(
+                f"Task {task.key} has no assignee; an agent starts it with claim_task.",
+                code="no_assignee",
+            )
+        if status in (TaskStatus.READY, TaskStatus.BACKLOG):
+            task.assignee = None
+        task.status = status
+        task.save(update_fields=["status", "assignee", "updated_at"])
+        record_event(
+            project=project,
+            type="task.status_changed",
+            actor=actor,
+            subject=f"task:{task.key}",
+            payload={"from": current, "to": status, "note": note},
+        )
+        if status == TaskStatus.DONE:
+            _promote_unblocked_dependents(task, actor)
+    return task
+
+
+def _promote_unblocked_dependents(done_task: Task, actor: Actor) -> None:
+    candidates = done_task.dependents.filter(status=TaskStatus.BACKLOG).prefetch_related(
+        "depends_on"
+    )
+    for dependent in candidates:
+        if _unfinished(dependent.depends_on.all()):
+            continue
+        Task.objects.filter(pk=dependent.pk).update(status=TaskStatus.READY)
+        record_event(
+            project=done_task.project,
+            type="task.status_changed",
+            actor=actor,
+            subject=f"task:{dependent.key}",
+            payload={
+                "from": TaskStatus.BACKLOG,
+                "to": TaskStatus.READY,
+                "note": f"all dependencies done ({done_task.key} finished last)",
+            },
+        )
+
+
+# Contracts -------------------------------------------------------------------------------
+
+
+def add_contract(
+    *,
+    project: Project,
+    name: str,
+    actor: Actor,
+    kind: str = ContractKind.API,
+    description: str = "",
+    owner_task_key: str | None = None,
+    spec: str | None = None,
+    rationale: str = "",
+) -> Contract:
+    """Add a contract, optionally owned (provided) by a task and with a first version.
+
+    Emits ``contract.added`` and, with a spec, ``contract.version_published``.
+    """
+    actor.check_project(project)
+    with transaction.atomic():
+        owner = None
+        if owner_task_key:
+            owner = _tasks_by_key(project, [owner_task_key], what="owner_task")[0]
+        contract = Contract(
+            project=project, name=name, kind=kind, description=description, owner_task=owner
+        )
+        full_clean(contract, what="contract", exclude=["project", "owner_task"])
+        if Contract.objects.filter(project=project, name=name).exists():
+            raise Conflict(
+                f"Project {project.slug!r} already has a contract {name!r}; publish a new "
+                "version of it instead.",
+                code="duplicate_contract",
+            )
+        contract.save()
+        record_event(
+            project=project,
+            type="contract.added",
+            actor=actor,
+            subject=f"contract:{name}",
+            payload={"kind": kind, "owner_task": owner_task_key},
+        )
+        if spec is not None:
+            publish_contract_version(contract=contract, spec=spec, rationale=rationale, actor=actor)
+    return contract
+
+
+def publish_contract_version(
+    *, contract: Contract, spec: str, actor: Actor, rationale: str = ""
+) -> ContractVersion:
+    """Publish the next numbered, immutable version of a contract.
+
+    Numbers are 1, 2, 3 ... with no gap: the contract row is locked while the number is
+    chosen, so concurrent publishers queue. Emits ``contract.version_published``.
+    """
+    actor.check_project(contract.project)
+    if not spec or not spec.strip():
+        raise ValidationFailed(
+            f"The spec of contract {contract.name!r} cannot be empty; describe the interface.",
+            code="empty_spec",
+        )
+    with transaction.atomic():
+        Contract.objects.select_for_update().filter(pk=contract.pk).first()
+        number = (contract.versions.aggregate(m=Max("number"))["m"] or 0) + 1
+        version = ContractVersion.objects.create(
+            contract=contract,
+            number=number,
+            spec=spec,
+            rationale=rationale,
+            author=actor.label,
+            author_agent=actor.agent,
+        )
+        record_event(
+            project=contract.project,
+            type="contract.version_published",
+            actor=actor,
+            subject=f"contract:{contract.name}",
+            payload={"version": number, "rationale": rationale},
+        )
+    return version
