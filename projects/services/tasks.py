@@ -1,4 +1,4 @@
-"""Every change to a project's plan and agents.
+"""Phases and tasks: the plan's DAG and each task's life.
 
 Each function validates its input, runs in one transaction, and records its event through
 :func:`peercode.events.services.record_event` in that transaction. Callers (REST views, MCP
@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from peercode.actors import Actor
-from peercode.auth import hash_token, new_agent_token
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from peercode.events.services import record_event
 from peercode.validation import full_clean
@@ -22,165 +21,12 @@ from projects.graph import find_cycle, format_cycle
 from projects.models import (
     TASK_TRANSITIONS,
     Agent,
-    ClientKind,
     Contract,
-    ContractKind,
-    ContractVersion,
     Phase,
     Project,
     Task,
     TaskStatus,
 )
-
-
-def _require_human(actor: Actor, action: str) -> None:
-    if actor.is_agent:
-        raise PermissionDenied(
-            f"Agents cannot {action}; ask a human to do it in the dashboard or admin.",
-            code="humans_only",
-        )
-
-
-# Projects and agents ---------------------------------------------------------------------
-
-
-def create_project(
-    *,
-    slug: str,
-    name: str,
-    actor: Actor,
-    description: str = "",
-    integration_branch: str | None = None,
-    max_debate_rounds: int | None = None,
-    default_lock_ttl_seconds: int | None = None,
-) -> Project:
-    """Create an empty project. Emits ``project.created``. Refuses a slug already taken."""
-    _require_human(actor, "create projects")
-    project = Project(slug=slug, name=name, description=description)
-    if integration_branch is not None:
-        project.integration_branch = integration_branch
-    if max_debate_rounds is not None:
-        project.max_debate_rounds = max_debate_rounds
-    if default_lock_ttl_seconds is not None:
-        project.default_lock_ttl_seconds = default_lock_ttl_seconds
-    full_clean(project, what="project", exclude=["slug"] if not slug else None)
-    with transaction.atomic():
-        if Project.objects.filter(slug=slug).exists():
-            raise Conflict(
-                f"A project with slug {slug!r} already exists; choose another slug.",
-                code="duplicate_project",
-            )
-        project.save()
-        record_event(
-            project=project,
-            type="project.created",
-            actor=actor,
-            subject=f"project:{slug}",
-            payload={"name": name},
-        )
-    return project
-
-
-def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project:
-    """Change a project's settings (name, description, branch, rounds, lock TTL)."""
-    _require_human(actor, "change project settings")
-    allowed = {
-        "name",
-        "description",
-        "integration_branch",
-        "max_debate_rounds",
-        "default_lock_ttl_seconds",
-    }
-    unknown = set(changes) - allowed
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown project field(s): {', '.join(sorted(unknown))}. "
-            f"Allowed: {', '.join(sorted(allowed))}."
-        )
-    with transaction.atomic():
-        locked = Project.objects.select_for_update().get(pk=project.pk)
-        for field, value in changes.items():
-            setattr(locked, field, value)
-        full_clean(locked, what="project")
-        locked.save()
-        record_event(
-            project=locked,
-            type="project.updated",
-            actor=actor,
-            subject=f"project:{locked.slug}",
-            payload={"changes": changes},
-        )
-    return locked
-
-
-def create_agent(
-    *, project: Project, name: str, actor: Actor, client_kind: str = ClientKind.OTHER
-) -> tuple[Agent, str]:
-    """Register an agent and return it with its bearer token, which is never shown again.
-
-    Only the token's hash is stored. Emits ``agent.created``.
-    """
-    _require_human(actor, "create agents")
-    token = new_agent_token()
-    agent = Agent(
-        project=project,
-        name=name,
-        client_kind=client_kind,
-        token_hash=hash_token(token),
-        token_prefix=token[:10],
-    )
-    full_clean(agent, what="agent", exclude=["token_hash", "token_prefix"])
-    try:
-        with transaction.atomic():
-            agent.save()
-            record_event(
-                project=project,
-                type="agent.created",
-                actor=actor,
-                subject=f"agent:{name}",
-                payload={"client_kind": client_kind},
-            )
-    except IntegrityError as exc:
-        raise Conflict(
-            f"Project {project.slug!r} already has an agent named {name!r}; choose another "
-            "name or rotate that agent's token.",
-            code="duplicate_agent",
-        ) from exc
-    return agent, token
-
-
-def rotate_agent_token(*, agent: Agent, actor: Actor) -> str:
-    """Issue a new token for an agent; the old one stops working at once."""
-    _require_human(actor, "rotate agent tokens")
-    token = new_agent_token()
-    with transaction.atomic():
-        Agent.objects.filter(pk=agent.pk).update(
-            token_hash=hash_token(token), token_prefix=token[:10], is_active=True
-        )
-        record_event(
-            project=agent.project,
-            type="agent.token_rotated",
-            actor=actor,
-            subject=f"agent:{agent.name}",
-        )
-    agent.refresh_from_db()
-    return token
-
-
-def deactivate_agent(*, agent: Agent, actor: Actor) -> Agent:
-    """Revoke an agent's token; it can no longer authenticate."""
-    _require_human(actor, "revoke agents")
-    with transaction.atomic():
-        Agent.objects.filter(pk=agent.pk).update(is_active=False)
-        record_event(
-            project=agent.project,
-            type="agent.deactivated",
-            actor=actor,
-            subject=f"agent:{agent.name}",
-        )
-    agent.refresh_from_db()
-    return agent
-
 
 # Phases ----------------------------------------------------------------------------------
 
@@ -261,7 +107,7 @@ def _clean_globs(file_globs: Iterable[str]) -> list[str]:
     return cleaned
 
 
-def _tasks_by_key(project: Project, keys: Iterable[str], *, what: str) -> list[Task]:
+def tasks_by_key(project: Project, keys: Iterable[str], *, what: str) -> list[Task]:
     wanted = list(dict.fromkeys(keys))
     found = {task.key: task for task in Task.objects.filter(project=project, key__in=wanted)}
     missing = [key for key in wanted if key not in found]
@@ -344,7 +190,7 @@ def add_task(
                 f"Project {project.slug!r} already has a task {key}; choose another key.",
                 code="duplicate_task",
             )
-        deps = _tasks_by_key(project, depends_on, what="depends_on")
+        deps = tasks_by_key(project, depends_on, what="depends_on")
         contracts = _contracts_by_name(project, consumes)
         task = Task(
             project=project,
@@ -421,7 +267,7 @@ def update_task(
             changes["phase"] = phase_number
         full_clean(task, what="task", exclude=["project", "phase"])
         if depends_on is not None:
-            deps = _tasks_by_key(project, depends_on, what="depends_on")
+            deps = tasks_by_key(project, depends_on, what="depends_on")
             _check_no_cycle(project, task.key, [d.key for d in deps])
             task.depends_on.set(deps)
             changes["depends_on"] = [d.key for d in deps]
@@ -579,84 +425,3 @@ def _promote_unblocked_dependents(done_task: Task, actor: Actor) -> None:
                 "note": f"all dependencies done ({done_task.key} finished last)",
             },
         )
-
-
-# Contracts -------------------------------------------------------------------------------
-
-
-def add_contract(
-    *,
-    project: Project,
-    name: str,
-    actor: Actor,
-    kind: str = ContractKind.API,
-    description: str = "",
-    owner_task_key: str | None = None,
-    spec: str | None = None,
-    rationale: str = "",
-) -> Contract:
-    """Add a contract, optionally owned (provided) by a task and with a first version.
-
-    Emits ``contract.added`` and, with a spec, ``contract.version_published``.
-    """
-    actor.check_project(project)
-    with transaction.atomic():
-        owner = None
-        if owner_task_key:
-            owner = _tasks_by_key(project, [owner_task_key], what="owner_task")[0]
-        contract = Contract(
-            project=project, name=name, kind=kind, description=description, owner_task=owner
-        )
-        full_clean(contract, what="contract", exclude=["project", "owner_task"])
-        if Contract.objects.filter(project=project, name=name).exists():
-            raise Conflict(
-                f"Project {project.slug!r} already has a contract {name!r}; publish a new "
-                "version of it instead.",
-                code="duplicate_contract",
-            )
-        contract.save()
-        record_event(
-            project=project,
-            type="contract.added",
-            actor=actor,
-            subject=f"contract:{name}",
-            payload={"kind": kind, "owner_task": owner_task_key},
-        )
-        if spec is not None:
-            publish_contract_version(contract=contract, spec=spec, rationale=rationale, actor=actor)
-    return contract
-
-
-def publish_contract_version(
-    *, contract: Contract, spec: str, actor: Actor, rationale: str = ""
-) -> ContractVersion:
-    """Publish the next numbered, immutable version of a contract.
-
-    Numbers are 1, 2, 3 ... with no gap: the contract row is locked while the number is
-    chosen, so concurrent publishers queue. Emits ``contract.version_published``.
-    """
-    actor.check_project(contract.project)
-    if not spec or not spec.strip():
-        raise ValidationFailed(
-            f"The spec of contract {contract.name!r} cannot be empty; describe the interface.",
-            code="empty_spec",
-        )
-    with transaction.atomic():
-        Contract.objects.select_for_update().filter(pk=contract.pk).first()
-        number = (contract.versions.aggregate(m=Max("number"))["m"] or 0) + 1
-        version = ContractVersion.objects.create(
-            contract=contract,
-            number=number,
-            spec=spec,
-            rationale=rationale,
-            author=actor.label,
-            author_agent=actor.agent,
-        )
-        record_event(
-            project=contract.project,
-            type="contract.version_published",
-            actor=actor,
-            subject=f"contract:{contract.name}",
-            payload={"version": number, "rationale": rationale},
-        )
-    return version

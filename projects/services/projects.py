@@ -1,0 +1,164 @@
+"""Projects and their agents.
+
+Each function validates its input, runs in one transaction, and records its event through
+:func:`peercode.events.services.record_event` in that transaction. Callers (REST views, MCP
+tools, management commands, the admin) never write these models themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from peercode.actors import Actor
+from peercode.auth import hash_token, new_agent_token
+from peercode.errors import Conflict, ValidationFailed
+from peercode.events.services import record_event
+from peercode.validation import full_clean
+from projects.models import (
+    Agent,
+    ClientKind,
+    Project,
+)
+from projects.services.common import require_human
+
+# Projects and agents ---------------------------------------------------------------------
+
+
+def create_project(
+    *,
+    slug: str,
+    name: str,
+    actor: Actor,
+    description: str = "",
+    integration_branch: str | None = None,
+    max_debate_rounds: int | None = None,
+    default_lock_ttl_seconds: int | None = None,
+) -> Project:
+    """Create an empty project. Emits ``project.created``. Refuses a slug already taken."""
+    require_human(actor, "create projects")
+    project = Project(slug=slug, name=name, description=description)
+    if integration_branch is not None:
+        project.integration_branch = integration_branch
+    if max_debate_rounds is not None:
+        project.max_debate_rounds = max_debate_rounds
+    if default_lock_ttl_seconds is not None:
+        project.default_lock_ttl_seconds = default_lock_ttl_seconds
+    full_clean(project, what="project", exclude=["slug"] if not slug else None)
+    with transaction.atomic():
+        if Project.objects.filter(slug=slug).exists():
+            raise Conflict(
+                f"A project with slug {slug!r} already exists; choose another slug.",
+                code="duplicate_project",
+            )
+        project.save()
+        record_event(
+            project=project,
+            type="project.created",
+            actor=actor,
+            subject=f"project:{slug}",
+            payload={"name": name},
+        )
+    return project
+
+
+def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project:
+    """Change a project's settings (name, description, branch, rounds, lock TTL)."""
+    require_human(actor, "change project settings")
+    allowed = {
+        "name",
+        "description",
+        "integration_branch",
+        "max_debate_rounds",
+        "default_lock_ttl_seconds",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown project field(s): {', '.join(sorted(unknown))}. "
+            f"Allowed: {', '.join(sorted(allowed))}."
+        )
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        full_clean(locked, what="project")
+        locked.save()
+        record_event(
+            project=locked,
+            type="project.updated",
+            actor=actor,
+            subject=f"project:{locked.slug}",
+            payload={"changes": changes},
+        )
+    return locked
+
+
+def create_agent(
+    *, project: Project, name: str, actor: Actor, client_kind: str = ClientKind.OTHER
+) -> tuple[Agent, str]:
+    """Register an agent and return it with its bearer token, which is never shown again.
+
+    Only the token's hash is stored. Emits ``agent.created``.
+    """
+    require_human(actor, "create agents")
+    token = new_agent_token()
+    agent = Agent(
+        project=project,
+        name=name,
+        client_kind=client_kind,
+        token_hash=hash_token(token),
+        token_prefix=token[:10],
+    )
+    full_clean(agent, what="agent", exclude=["token_hash", "token_prefix"])
+    try:
+        with transaction.atomic():
+            agent.save()
+            record_event(
+                project=project,
+                type="agent.created",
+                actor=actor,
+                subject=f"agent:{name}",
+                payload={"client_kind": client_kind},
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Project {project.slug!r} already has an agent named {name!r}; choose another "
+            "name or rotate that agent's token.",
+            code="duplicate_agent",
+        ) from exc
+    return agent, token
+
+
+def rotate_agent_token(*, agent: Agent, actor: Actor) -> str:
+    """Issue a new token for an agent; the old one stops working at once."""
+    require_human(actor, "rotate agent tokens")
+    token = new_agent_token()
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(
+            token_hash=hash_token(token), token_prefix=token[:10], is_active=True
+        )
+        record_event(
+            project=agent.project,
+            type="agent.token_rotated",
+            actor=actor,
+            subject=f"agent:{agent.name}",
+        )
+    agent.refresh_from_db()
+    return token
+
+
+def deactivate_agent(*, agent: Agent, actor: Actor) -> Agent:
+    """Revoke an agent's token; it can no longer authenticate."""
+    require_human(actor, "revoke agents")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(is_active=False)
+        record_event(
+            project=agent.project,
+            type="agent.deactivated",
+            actor=actor,
+            subject=f"agent:{agent.name}",
+        )
+    agent.refresh_from_db()
+    return agent
