@@ -29,10 +29,17 @@ print(json.dumps({
 
 def run_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
-    clean.update({"DJANGO_SETTINGS_MODULE": "peercode.settings", "PEERCODE_DATA_DIR": str(tmp_path)})
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "peercode.settings", "PEERCODE_DATA_DIR": str(tmp_path)}
+    )
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
