@@ -6,10 +6,19 @@ tools, management commands, the admin) never write these models themselves.
 """
 
 from projects.services.contracts import add_contract, publish_contract_version
+from projects.services.decomposition import decompose_project
+from projects.services.plan_import import (
+    ImportResult,
+    create_project_from_plan,
+    export_plan,
+    import_plan,
+    read_plan,
+)
 from projects.services.projects import (
     create_agent,
     create_project,
     deactivate_agent,
+    delete_project,
     rotate_agent_token,
     update_project,
 )
@@ -23,6 +32,7 @@ from projects.services.tasks import (
 )
 
 __all__ = [
+    "ImportResult",
     "add_contract",
     "add_phase",
     "add_task",
@@ -30,8 +40,14 @@ __all__ = [
     "claim_task",
     "create_agent",
     "create_project",
+    "create_project_from_plan",
     "deactivate_agent",
+    "decompose_project",
+    "delete_project",
+    "export_plan",
+    "import_plan",
     "publish_contract_version",
+    "read_plan",
     "rotate_agent_token",
     "update_phase",
     "update_project",

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, RestrictedError
 
 from peercode.actors import Actor
 from peercode.auth import hash_token, new_agent_token
-from peercode.errors import Conflict, ValidationFailed
+from peercode.errors import Conflict, NotFound, ValidationFailed
 from peercode.events.services import record_event
 from peercode.validation import full_clean
 from projects.models import (
@@ -93,6 +94,44 @@ def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project
             payload={"changes": changes},
         )
     return locked
+
+
+def delete_project(*, project: Project, actor: Actor) -> None:
+    """Delete a project with everything in it (phases, tasks, contracts, agents, runs).
+
+    Records ``project.deleted``, with what was removed, in the same transaction; the project's
+    events themselves are kept, since the audit trail outlives the project. Humans only.
+    """
+    require_human(actor, "delete projects")
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().filter(pk=project.pk).first()
+        if locked is None:
+            raise NotFound(f"Project {project.slug!r} no longer exists; nothing to delete.")
+        record_event(
+            project=locked,
+            type="project.deleted",
+            actor=actor,
+            subject=f"project:{locked.slug}",
+            payload={
+                "name": locked.name,
+                "phases": locked.phases.count(),
+                "tasks": locked.tasks.count(),
+                "contracts": locked.contracts.count(),
+                "agents": locked.agents.count(),
+            },
+        )
+        try:
+            locked.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            kept = (
+                exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+            )
+            blockers = sorted({str(obj._meta.verbose_name_plural) for obj in kept})
+            raise Conflict(
+                f"Project {locked.slug!r} cannot be deleted while it has "
+                f"{', '.join(blockers)} that must be kept; remove those first.",
+                code="project_in_use",
+            ) from exc
 
 
 def create_agent(

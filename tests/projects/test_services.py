@@ -245,3 +245,22 @@ class TestEventsShareTheTransaction:
 
         with pytest.raises(RuntimeError, match="inside the transaction"):
             record_event(project=None, type="x", actor=SYSTEM)
+
+
+class TestDeleteProject:
+    def test_agents_cannot_delete_projects(self):
+        project = make_project()
+        agent, _ = make_agent(project)
+        with pytest.raises(PermissionDenied, match="Agents cannot delete projects"):
+            services.delete_project(project=project, actor=Actor.for_agent(agent))
+        assert type(project).objects.filter(pk=project.pk).exists()
+
+    def test_deleting_a_project_keeps_its_audit_trail(self):
+        project = make_project(slug="gone")
+        make_task(project, "A")
+        project_id = project.pk
+        services.delete_project(project=project, actor=SYSTEM)
+        assert not Task.objects.filter(project_id=project_id).exists()
+        deleted = Event.objects.get(project_id=project_id, type="project.deleted")
+        assert deleted.payload["tasks"] == 1
+        assert Event.objects.filter(project_id=project_id, type="task.added").exists()

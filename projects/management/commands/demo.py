@@ -8,11 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from peercode.actors import Actor
+from peercode.errors import PeerCodeError
 from projects import services
 from projects.models import Project
+from projects.plan_format import load_plan_text
 
 DEMO_SLUG = "demo"
 DEMO_PLAN = Path(settings.BASE_DIR) / "examples" / "demo-plan.yaml"
@@ -29,15 +31,19 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = Actor.system("demo")
         if not Project.objects.filter(slug=DEMO_SLUG).exists():
-            services.create_project(
-                slug=DEMO_SLUG,
-                name="Demo: a todo app built by three agents",
-                description="The example plan shipped in examples/demo-plan.yaml.",
-                actor=actor,
+            # The project and its plan are created in one transaction, so an interrupted load
+            # leaves nothing half-made and the next run starts over.
+            source = str(DEMO_PLAN.relative_to(settings.BASE_DIR))
+            try:
+                plan = load_plan_text(DEMO_PLAN.read_text(encoding="utf-8"), source=source)
+                result = services.create_project_from_plan(slug=DEMO_SLUG, plan=plan, actor=actor)
+            except PeerCodeError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write(
+                f"Created the demo project '{DEMO_SLUG}' from {source}: {result.summary()}."
             )
-            self.stdout.write(f"Created the demo project '{DEMO_SLUG}'.")
         else:
-            self.stdout.write(f"The demo project '{DEMO_SLUG}' is already loaded.")
+            self.stdout.write(f"The demo project '{DEMO_SLUG}' is already loaded; left as it is.")
         username = options["username"]
         password = secrets.token_urlsafe(9)
         user_model = get_user_model()
