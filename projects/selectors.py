@@ -68,17 +68,46 @@ def get_agent(*, project: Project, name: str) -> Agent:
     return agent
 
 
-def tasks_of(project: Project) -> QuerySet[Task]:
-    return (
+def tasks_of(
+    project: Project,
+    *,
+    status: str | None = None,
+    phase: int | None = None,
+    assignee: str | None = None,
+) -> QuerySet[Task]:
+    """A project's tasks in plan order, optionally narrowed by status, phase number and
+    assignee name, with everything a task card shows loaded up front."""
+    tasks = (
         Task.objects.filter(project=project)
         .select_related("phase", "assignee")
         .prefetch_related("depends_on", "consumes", "provides")
         .order_by("phase__number", "id")
     )
+    if status is not None:
+        tasks = tasks.filter(status=status)
+    if phase is not None:
+        tasks = tasks.filter(phase__number=phase)
+    if assignee is not None:
+        tasks = tasks.filter(assignee__name=assignee)
+    return tasks
 
 
 def phases_of(project: Project) -> QuerySet[Phase]:
     return Phase.objects.filter(project=project).order_by("number")
+
+
+def get_phase(*, project: Project, number: int) -> Phase:
+    phase = phases_of(project).filter(number=number).first()
+    if phase is None:
+        raise NotFound(
+            f"Project {project.slug!r} has no phase {number}; list its phases to see the numbers.",
+            code="unknown_phase",
+        )
+    return phase
+
+
+def agents_of(project: Project) -> QuerySet[Agent]:
+    return Agent.objects.filter(project=project).order_by("name")
 
 
 def contracts_of(project: Project) -> QuerySet[Contract]:
@@ -103,22 +132,34 @@ class PlanGraph:
 
 
 def plan_graph(project: Project) -> PlanGraph:
-    """Load the DAG in two queries, whatever the plan's size."""
+    """Load the DAG in two queries, whatever the plan's size.
+
+    Each task's dependencies are listed in plan order (the database returns edges in no
+    particular order), so the critical path's tie-breaks are the same on every backend.
+    """
     graph = PlanGraph()
     rows = (
         Task.objects.filter(project=project)
         .order_by("phase__number", "id")
-        .values_list("key", "estimate", "file_globs")
+        .values_list("id", "key", "estimate", "file_globs")
     )
-    for key, estimate, globs in rows:
-        graph.depends_on[key] = []
+    keys: list[str] = []
+    place: dict[int, int] = {}  # task id -> position in plan order
+    for task_id, key, estimate, globs in rows:
+        place[task_id] = len(keys)
+        keys.append(key)
         graph.estimates[key] = estimate
         graph.file_globs[key] = list(globs or [])
+    # Ids rather than keys: no join back to the task table for either end of an edge.
     edges = Task.depends_on.through.objects.filter(from_task__project=project).values_list(
-        "from_task__key", "to_task__key"
+        "from_task_id", "to_task_id"
     )
+    dependencies: list[list[int]] = [[] for _ in keys]
     for source, target in edges:
-        graph.depends_on[source].append(target)
+        dependencies[place[source]].append(place[target])
+    for key, deps in zip(keys, dependencies, strict=True):
+        deps.sort()
+        graph.depends_on[key] = [keys[dep] for dep in deps]
     return graph
 
 
