@@ -12,3 +12,9 @@ requires_postgresql = pytest.mark.skipif(
     "not __import__('tests.conftest', fromlist=['x']).uses_postgresql()",
     reason="needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test",
 )
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users; the production hasher would make each one take ~0.3 s."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
