@@ -185,3 +185,34 @@ def analyse_graph(graph: PlanGraph) -> PlanAnalysis:
         critical_path=critical_path(graph.depends_on, graph.estimates),
         collisions=overlapping_pairs(graph.file_globs),
     )
+
+
+@dataclass
+class PhaseWithTasks:
+    phase: Phase
+    tasks: list[Task]
+
+
+@dataclass
+class PlanOverview:
+    """Everything a reader of the whole plan needs, loaded in a fixed number of queries."""
+
+    project: Project
+    phases: list[PhaseWithTasks]
+    analysis: PlanAnalysis
+
+    @property
+    def tasks(self) -> list[Task]:
+        return [task for entry in self.phases for task in entry.tasks]
+
+
+def plan_overview(project: Project) -> PlanOverview:
+    """Phases in order with their tasks in plan order, plus waves, critical path, collisions."""
+    by_phase: dict[int, list[Task]] = {}
+    for task in tasks_of(project):
+        by_phase.setdefault(task.phase_id, []).append(task)
+    phases = [
+        PhaseWithTasks(phase=phase, tasks=by_phase.get(phase.pk, []))
+        for phase in phases_of(project)
+    ]
+    return PlanOverview(project=project, phases=phases, analysis=analyse_plan(project))

@@ -19,24 +19,26 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     project = selectors.get_project(slug=slug, actor=Actor.for_user(request.user))
-    analysis = selectors.analyse_plan(project)
-    wave_of = analysis.wave_of()
-    critical = set(analysis.critical_path.keys)
-    phases = []
-    tasks_by_phase: dict[int, list[dict[str, object]]] = {}
-    for task in selectors.tasks_of(project):
-        tasks_by_phase.setdefault(task.phase_id, []).append(
-            {"task": task, "wave": wave_of.get(task.key), "critical": task.key in critical}
-        )
-    for phase in selectors.phases_of(project):
-        phases.append({"phase": phase, "tasks": tasks_by_phase.get(phase.pk, [])})
+    overview = selectors.plan_overview(project)
+    wave_of = overview.analysis.wave_of()
+    critical = set(overview.analysis.critical_path.keys)
+    phases = [
+        {
+            "phase": entry.phase,
+            "tasks": [
+                {"task": task, "wave": wave_of.get(task.key), "critical": task.key in critical}
+                for task in entry.tasks
+            ],
+        }
+        for entry in overview.phases
+    ]
     return render(
         request,
         "projects/detail.html",
         {
             "project": project,
             "phases": phases,
-            "analysis": analysis,
+            "analysis": overview.analysis,
             "contracts": selectors.contracts_of(project),
         },
     )

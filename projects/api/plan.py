@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -61,22 +58,19 @@ class PlanView(PeerCodeView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project = selectors.get_project(slug=slug, actor=actor_from_request(request))
-        analysis = selectors.analyse_plan(project)
-        tasks_by_phase: dict[int, list[Any]] = defaultdict(list)
-        for task in selectors.tasks_of(project):
-            tasks_by_phase[task.phase_id].append(task)
-        phases = [
-            {
-                "number": phase.number,
-                "name": phase.name,
-                "description": phase.description,
-                "tasks": tasks_by_phase[phase.pk],
-            }
-            for phase in selectors.phases_of(project)
-        ]
+        overview = selectors.plan_overview(project)
+        analysis = overview.analysis
         plan = {
             "project": project.slug,
-            "phases": phases,
+            "phases": [
+                {
+                    "number": entry.phase.number,
+                    "name": entry.phase.name,
+                    "description": entry.phase.description,
+                    "tasks": entry.tasks,
+                }
+                for entry in overview.phases
+            ],
             "waves": analysis.waves,
             "critical_path": analysis.critical_path,
             "collisions": analysis.collisions,

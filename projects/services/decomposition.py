@@ -109,7 +109,8 @@ def decompose_project(
     """Ask the planning model for a plan of ``project`` and import it.
 
     Guarantees:
-    - Refused before anything is written or sent: an agent (only humans import plans), an
+    - Refused before anything is written or sent: an agent asking to replace a plan (only
+      humans do that; an agent may give its own empty project a first plan), an
       empty description, an unusable model name, a project that already has a plan unless
       ``replace``, and a missing API key when no client is given.
     - A ``DecompositionRun`` is committed (with a ``decomposition.started`` event) before the
@@ -126,8 +127,9 @@ def decompose_project(
       and whatever the import raises when the plan cannot be imported; each names the run.
     """
     actor.check_project(project)
-    # The import refuses agents; refuse them before any tokens are spent.
-    require_human(actor, "decompose projects")
+    if replace:
+        # The import would refuse an agent's replace; refuse it before any tokens are spent.
+        require_human(actor, "replace a project's plan")
     report = progress or _no_progress
     description = description.strip()
     if not description:

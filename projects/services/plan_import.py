@@ -68,10 +68,14 @@ def import_plan(
 
     All or nothing, in one transaction of bulk inserts (no query per task). A project that
     already has a plan is refused unless ``replace``, which deletes its phases, tasks and
-    contracts in the same transaction. The project's own settings are left alone. Emits one
+    contracts in the same transaction (humans only; an agent may give its own project its
+    first plan). The project's own settings are left alone. Emits one
     ``plan.imported`` event with the counts.
     """
-    require_human(actor, "import plans")
+    actor.check_project(project)
+    if replace:
+        # Replacing deletes every task, claims included: a human decision.
+        require_human(actor, "replace a project's plan")
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)
         existing = {

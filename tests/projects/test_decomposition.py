@@ -682,16 +682,17 @@ class TestRefusedBeforeCalling:
         assert api.requests == []
         assert not DecompositionRun.objects.exists()
 
-    def test_agent_is_refused_because_only_humans_import_plans(self):
+    def test_agent_asking_to_replace_a_plan_is_refused_before_any_call(self):
         project = make_project()
         agent, _ = make_agent(project)
         api = MessagesApi()
 
-        with pytest.raises(PermissionDenied, match="Agents cannot decompose projects"):
+        with pytest.raises(PermissionDenied, match="Agents cannot replace"):
             decompose_project(
                 project=project,
                 description=DESCRIPTION,
                 actor=Actor.for_agent(agent),
+                replace=True,
                 client=api.client(),
             )
 

@@ -147,12 +147,29 @@ class TestImport:
         services.import_plan(project=project, plan=small_plan("X"), actor=SYSTEM, replace=True)
         assert list(Task.objects.filter(project=other).values_list("key", flat=True)) == ["P1-T1"]
 
-    def test_agents_cannot_import_plans(self):
+    def test_an_agent_may_give_its_own_empty_project_a_first_plan(self):
         project = make_project()
+        agent, _ = make_agent(project, "planner")
+        services.import_plan(project=project, plan=small_plan("A"), actor=Actor.for_agent(agent))
+        assert Task.objects.filter(project=project).exists()
+        assert Event.objects.get(project=project, type="plan.imported").actor == "agent:planner"
+
+    def test_agents_cannot_replace_a_plan(self):
+        project = make_project()
+        services.import_plan(project=project, plan=small_plan("A"), actor=SYSTEM)
         agent, _ = make_agent(project)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied, match="Agents cannot replace"):
             services.import_plan(
-                project=project, plan=small_plan("A"), actor=Actor.for_agent(agent)
+                project=project, plan=small_plan("B"), actor=Actor.for_agent(agent), replace=True
+            )
+        assert list(Task.objects.filter(project=project).values_list("key", flat=True)) == ["A"]
+
+    def test_agents_cannot_import_into_another_project(self):
+        project = make_project()
+        outsider, _ = make_agent(make_project())
+        with pytest.raises(PermissionDenied, match="another project"):
+            services.import_plan(
+                project=project, plan=small_plan("A"), actor=Actor.for_agent(outsider)
             )
         assert not Task.objects.filter(project=project).exists()
 
