@@ -1,4 +1,5 @@
-"""ASGI entry point: Django over HTTP and Channels consumers over WebSocket, served by Daphne."""
+"""ASGI entry point, served by Daphne: Django and the MCP endpoint over HTTP, Channels
+consumers over WebSocket."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from peercode.mcp.transport import with_mcp  # noqa: E402
 from peercode.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": with_mcp(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

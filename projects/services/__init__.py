@@ -27,6 +27,7 @@ from projects.services.tasks import (
     add_task,
     change_task_status,
     claim_task,
+    edit_task,
     update_phase,
     update_task,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "create_project",
     "create_project_from_plan",
     "deactivate_agent",
+    "edit_task",
     "decompose_project",
     "delete_project",
     "export_plan",

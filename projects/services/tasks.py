@@ -425,3 +425,23 @@ def _promote_unblocked_dependents(done_task: Task, actor: Actor) -> None:
                 "note": f"all dependencies done ({done_task.key} finished last)",
             },
         )
+
+
+def edit_task(
+    *,
+    task: Task,
+    actor: Actor,
+    status: str | None = None,
+    note: str = "",
+    **changes: Any,
+) -> Task:
+    """Change a task's plan fields and move its status in one transaction: both or neither.
+
+    The fields are those of :func:`update_task`; the move follows :func:`change_task_status`.
+    """
+    with transaction.atomic():
+        if changes:
+            task = update_task(task=task, actor=actor, **changes)
+        if status is not None:
+            task = change_task_status(task=task, status=status, actor=actor, note=note)
+    return task
