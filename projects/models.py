@@ -25,6 +25,11 @@ AGENT_NAME_VALIDATOR = RegexValidator(
 )
 
 
+class CouplingGuard(models.TextChoices):
+    WARN = "warn", "Warn"
+    REFUSE = "refuse", "Refuse"
+
+
 class Project(models.Model):
     slug = models.SlugField(max_length=50, unique=True, validators=[SLUG_VALIDATOR])
     name = models.CharField(max_length=200)
@@ -35,6 +40,15 @@ class Project(models.Model):
     )
     default_lock_ttl_seconds = models.PositiveIntegerField(
         default=900, validators=[MinValueValidator(10), MaxValueValidator(86400)]
+    )
+    coupling_guard = models.CharField(
+        max_length=10,
+        choices=CouplingGuard.choices,
+        default=CouplingGuard.WARN,
+        help_text=(
+            "What happens when an agent acts on the code without having acknowledged a breaking "
+            "change to a contract its task consumes: a warning, or a refusal."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

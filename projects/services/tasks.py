@@ -90,7 +90,7 @@ def update_phase(
 # Tasks -----------------------------------------------------------------------------------
 
 
-def _clean_globs(file_globs: Iterable[str]) -> list[str]:
+def clean_globs(file_globs: Iterable[str]) -> list[str]:
     cleaned: list[str] = []
     for glob in file_globs:
         if not isinstance(glob, str) or not glob.strip():
@@ -198,7 +198,7 @@ def add_task(
             key=key,
             title=title,
             description=description,
-            file_globs=_clean_globs(file_globs),
+            file_globs=clean_globs(file_globs),
             estimate=estimate,
             status=TaskStatus.BACKLOG if _unfinished(deps) else TaskStatus.READY,
         )
@@ -255,7 +255,7 @@ def update_task(
         if estimate is not None:
             task.estimate = changes["estimate"] = estimate
         if file_globs is not None:
-            task.file_globs = changes["file_globs"] = _clean_globs(file_globs)
+            task.file_globs = changes["file_globs"] = clean_globs(file_globs)
         if phase_number is not None:
             phase = Phase.objects.filter(project=project, number=phase_number).first()
             if phase is None:
