@@ -148,7 +148,7 @@ def decompose_project(
             code="invalid_model",
         )
     if not replace:
-        _refuse_existing_plan(project)
+        _refuse_existing_plan(project, actor)
     if client is None:
         require_api_key(project_slug=project.slug)
 
@@ -310,17 +310,19 @@ def _ask_and_import(
     return run
 
 
-def _refuse_existing_plan(project: Project) -> None:
+def _refuse_existing_plan(project: Project, actor: Actor) -> None:
     """The import would refuse a project that has a plan; say so before paying for one.
 
     The import checks again under its lock, so a plan added meanwhile is still refused there.
     """
     if project.phases.exists() or project.tasks.exists() or project.contracts.exists():
-        raise Conflict(
-            f"Project {project.slug!r} already has a plan. Decompose with replace (--replace) "
-            "to delete it and import the new one, or decompose into a new project.",
-            code="plan_exists",
+        remedy = (
+            "Work with the plan it has (get_plan), or ask a human to replace it."
+            if actor.is_agent
+            else "Decompose with replace (--replace) to delete it and import the new one, or "
+            "decompose into a new project."
         )
+        raise Conflict(f"Project {project.slug!r} already has a plan. {remedy}", code="plan_exists")
 
 
 def _submit_plan_tool() -> ToolParam:

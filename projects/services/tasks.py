@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -307,7 +308,7 @@ def claim_task(*, agent: Agent, task_key: str) -> Task:
             )
         won = Task.objects.filter(
             pk=task.pk, status=TaskStatus.READY, assignee__isnull=True
-        ).update(status=TaskStatus.IN_PROGRESS, assignee=agent)
+        ).update(status=TaskStatus.IN_PROGRESS, assignee=agent, updated_at=timezone.now())
         task.refresh_from_db()
         if not won:
             if task.assignee_id == agent.pk and task.status == TaskStatus.IN_PROGRESS:
