@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,9 +108,13 @@ def drift_of(agent: Agent) -> list[Delta]:
     return [d for d in feed(agent.project, since=cursor_of(agent)) if concerns(d, interest)]
 
 
-def unacknowledged_breaking_contract_changes(agent: Agent) -> list[Delta]:
-    """New versions of contracts the agent's tasks consume that it has not acknowledged."""
+def unacknowledged_breaking_contract_changes(
+    agent: Agent, *, also_consumed: Iterable[str] = ()
+) -> list[Delta]:
+    """New versions of contracts the agent's tasks consume (plus ``also_consumed``, e.g. those
+    of a task it is about to claim) that it has not acknowledged."""
     interest = interest_of(agent)
+    interest.consumed.update(also_consumed)
     if not interest.consumed:
         return []
     changes = feed(agent.project, since=cursor_of(agent), kind=DeltaKind.CONTRACT_CHANGE)

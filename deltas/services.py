@@ -24,9 +24,8 @@ from peercode.actors import Actor
 from peercode.errors import Conflict, ValidationFailed
 from peercode.events.services import record_event
 from projects.models import Agent, ContractVersion, CouplingGuard, Project, Task
-from projects.selectors import get_contract
 from projects.services.contracts import publish_contract_version
-from projects.services.tasks import clean_globs, tasks_by_key
+from projects.services.tasks import clean_globs, contracts_by_name, tasks_by_key
 
 MAX_SUMMARY = 200
 MAX_BODY = 20000
@@ -74,9 +73,9 @@ def push_delta(
     transaction that stores the delta). A ``contract_change`` carrying a ``spec`` publishes the
     contract's next version when the author holds the task that provides it; from anyone else
     the spec is recorded as a proposal for the owner. A push repeating one of the author's own
-    deltas (same kind, summary and touched items) within ``PEERCODE_DELTA_FOLD_SECONDS`` is
-    folded into it instead. Emits ``delta.pushed`` or ``delta.folded``; fan-out happens after
-    commit.
+    deltas (same kind, significance, summary and touched items, and no spec) within
+    ``PEERCODE_DELTA_FOLD_SECONDS`` is folded into it instead. Emits ``delta.pushed`` or
+    ``delta.folded``; fan-out happens after commit.
     """
     actor.check_project(project)
     kind = _choice(kind, DeltaKind, "kind")
@@ -101,10 +100,16 @@ def push_delta(
             "Only a contract_change delta can carry a spec; use kind 'contract_change'.",
             code="spec_without_contract_change",
         )
+    if spec is not None and not spec.strip():
+        raise ValidationFailed(
+            "The spec is empty; send the contract's full new spec, or leave 'spec' out to "
+            "push the change without one.",
+            code="empty_spec",
+        )
     task_keys = [task.key for task in tasks_by_key(project, tasks, what="tasks")]
-    contract_objs = [get_contract(project=project, name=name) for name in dict.fromkeys(contracts)]
+    contract_objs = contracts_by_name(project, contracts)
     contract_names = [contract.name for contract in contract_objs]
-    clean_paths = clean_globs(paths)
+    clean_paths = clean_globs(paths, what="paths")
     if spec is not None and len(contract_objs) != 1:
         raise ValidationFailed(
             "A contract_change with a spec must name exactly one contract in 'contracts'.",
@@ -112,9 +117,12 @@ def push_delta(
         )
     with transaction.atomic():
         stream, _ = DeltaStream.objects.get_or_create(project=project)
-        folded = _fold_duplicate(
-            project, actor, kind, summary, task_keys, contract_names, clean_paths
-        )
+        # A spec is never a duplicate: folding would drop the version or proposal it carries.
+        folded = None
+        if spec is None:
+            folded = _fold_duplicate(
+                project, actor, kind, significance, summary, task_keys, contract_names, clean_paths
+            )
         if folded is not None:
             return PushResult(delta=folded, folded=True)
         version = None
@@ -158,7 +166,7 @@ def push_delta(
                 "proposal": bool(proposed),
             },
         )
-        transaction.on_commit(lambda: broadcast(delta))
+        transaction.on_commit(lambda: broadcast(delta), robust=True)
     return PushResult(delta=delta, folded=False, contract_version=version)
 
 
@@ -170,6 +178,7 @@ def _fold_duplicate(
     project: Project,
     actor: Actor,
     kind: str,
+    significance: str,
     summary: str,
     tasks: list[str],
     contracts: list[str],
@@ -178,8 +187,14 @@ def _fold_duplicate(
     if actor.agent is None:
         return None
     window = timezone.now() - timedelta(seconds=settings.PEERCODE_DELTA_FOLD_SECONDS)
+    # Same significance too: a repeat that escalates to breaking must reach everyone anew.
     recent = Delta.objects.filter(
-        project=project, author=actor.agent, kind=kind, summary=summary, created_at__gte=window
+        project=project,
+        author=actor.agent,
+        kind=kind,
+        significance=significance,
+        summary=summary,
+        created_at__gte=window,
     ).order_by("-seq")
     for delta in recent:
         same = (
@@ -209,7 +224,13 @@ def broadcast(delta: Delta) -> None:
         return
     async_to_sync(layer.group_send)(
         group_name(delta.project_id),
-        {"type": "delta.pushed", "delta": selectors.as_dict(delta)},
+        {
+            "type": "delta.pushed",
+            "delta": selectors.as_dict(delta),
+            # Not on the wire: what a subscriber needs to judge relevance without a query.
+            "author_id": delta.author_id,
+            "contract_version_id": delta.contract_version_id,
+        },
     )
 
 
@@ -243,14 +264,23 @@ def ack_updates(*, agent: Agent, seq: int) -> AgentCursor:
     return cursor
 
 
-def coupling_guard(*, agent: Agent, action: str) -> list[str]:
+def coupling_guard(*, agent: Agent, action: str, task_key: str | None = None) -> list[str]:
     """The temporal-coupling check before an agent acts on the code.
 
     Returns a warning per unacknowledged breaking change to a contract the agent's tasks
-    consume (empty when there is none); when the project's guard is ``refuse``, raises
-    Conflict instead.
+    consume — and, with ``task_key``, the contracts of the task it is about to take — (empty
+    when there is none); when the project's guard is ``refuse``, raises Conflict instead.
     """
-    pending = selectors.unacknowledged_breaking_contract_changes(agent)
+    consumed: list[str] = []
+    if task_key is not None:
+        consumed = list(
+            Task.objects.filter(project_id=agent.project_id, key=task_key).values_list(
+                "consumes__name", flat=True
+            )
+        )
+    pending = selectors.unacknowledged_breaking_contract_changes(
+        agent, also_consumed=[name for name in consumed if name]
+    )
     warnings = [
         f"Unacknowledged breaking change #{delta.seq} to {', '.join(delta.contracts)}: "
         f"{delta.summary}. Read it (get_updates) and acknowledge it (ack_updates) before "

@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("projects.urls")),
+    path("", include("deltas.urls")),
 ]

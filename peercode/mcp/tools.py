@@ -18,8 +18,9 @@ from channels.db import database_sync_to_async
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from deltas.services import coupling_guard
 from peercode.actors import Actor
 from peercode.errors import PeerCodeError
 from projects import selectors, services
@@ -108,6 +109,13 @@ class TaskDetail(TaskSummary):
     provides: list[str] = Field(description="Contracts this task owns.")
     consumes: list[str] = Field(description="Contracts this task relies on.")
     updated_at: datetime
+
+
+class ClaimResult(TaskDetail):
+    warnings: list[str] = Field(
+        description="Breaking changes to contracts your tasks consume that you have not "
+        "acknowledged: read them (get_updates) and acknowledge them (ack_updates)."
+    )
 
 
 class WhoAmI(BaseModel):
@@ -237,6 +245,15 @@ def contract_out(contract: Contract, version: int | None) -> ContractOut:
     )
 
 
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL cannot store NUL in text, and no legitimate argument contains one.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\x00); remove them and retry")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
 TaskKey = Annotated[
     str,
     Field(
@@ -321,15 +338,19 @@ async def get_task(key: TaskKey, ctx: Context) -> TaskDetail:
         read_only_hint=False, idempotent_hint=True, destructive_hint=False, open_world_hint=False
     ),
 )
-async def claim_task(key: TaskKey, ctx: Context) -> TaskDetail:
+async def claim_task(key: TaskKey, ctx: Context) -> ClaimResult:
     """Claim a ready task: it becomes yours and in_progress. Atomic: when several agents claim
     the same task at once exactly one wins; the others are told who holds it. Claiming a task
-    you already hold is harmless. Only 'ready' tasks (all dependencies done) can be claimed."""
+    you already hold is harmless. Only 'ready' tasks (all dependencies done) can be claimed.
+    'warnings' lists breaking contract changes you have not acknowledged (in some projects
+    they refuse the claim until you acknowledge them)."""
     agent = agent_of(ctx)
 
-    def claim() -> TaskDetail:
+    def claim() -> ClaimResult:
+        warnings = coupling_guard(agent=agent, action=f"claim task {key}", task_key=key)
         task = services.claim_task(agent=agent, task_key=key)
-        return task_detail(selectors.get_task(project=agent.project, key=task.key))
+        detail = task_detail(selectors.get_task(project=agent.project, key=task.key))
+        return ClaimResult(**detail.model_dump(), warnings=warnings)
 
     return await call(claim)
 
@@ -353,12 +374,12 @@ async def update_task(
         ),
     ] = None,
     note: Annotated[
-        str, Field(max_length=2000, description="Why you moved it (kept in the log).")
+        str, NoNul, Field(max_length=2000, description="Why you moved it (kept in the log).")
     ] = "",
-    title: Annotated[str | None, Field(min_length=1, max_length=300)] = None,
-    description: Annotated[str | None, Field(max_length=20000)] = None,
+    title: Annotated[str | None, NoNul, Field(min_length=1, max_length=300)] = None,
+    description: Annotated[str | None, NoNul, Field(max_length=20000)] = None,
     file_globs: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=500)]] | None,
+        list[Annotated[str, NoNul, Field(min_length=1, max_length=500)]] | None,
         Field(max_length=200, description="Replaces the task's file globs, e.g. ['src/api/**']."),
     ] = None,
 ) -> TaskDetail:
@@ -391,7 +412,9 @@ async def update_task(
 @server.tool(title="Get a contract", annotations=READ_ONLY)
 async def get_contract(
     name: Annotated[
-        str, Field(min_length=1, max_length=120, description="The contract's name, e.g. 'AuthAPI'.")
+        str,
+        NoNul,
+        Field(min_length=1, max_length=120, description="The contract's name, e.g. 'AuthAPI'."),
     ],
     ctx: Context,
     version: Annotated[
@@ -416,6 +439,7 @@ async def get_contract(
 async def decompose_project(
     description: Annotated[
         str,
+        NoNul,
         Field(
             min_length=1,
             max_length=50000,
@@ -460,3 +484,6 @@ async def decompose_project(
         )
 
     return await call(decompose)
+
+
+from peercode.mcp import delta_tools  # noqa: E402,F401 -- registers the delta tools

@@ -50,6 +50,7 @@ class ProjectAdmin(ServiceAdmin):
         "integration_branch",
         "max_debate_rounds",
         "default_lock_ttl_seconds",
+        "coupling_guard",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
@@ -84,6 +85,7 @@ class ProjectAdmin(ServiceAdmin):
             integration_branch=data["integration_branch"],
             max_debate_rounds=data["max_debate_rounds"],
             default_lock_ttl_seconds=data["default_lock_ttl_seconds"],
+            coupling_guard=data["coupling_guard"],
             actor=actor_for(request),
         )
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from deltas.services import coupling_guard
 from peercode.api import (
     AgentsOnly,
     NoInput,
@@ -34,6 +35,16 @@ from projects.api.serializers import (
 TASK_KEY = OpenApiParameter(
     "key", str, OpenApiParameter.PATH, description="The task's key, such as 'P1-T3'."
 )
+
+
+class TaskClaimOut(TaskOut):
+    warnings = serializers.SerializerMethodField(
+        help_text="Unacknowledged breaking changes to contracts the agent's tasks consume: "
+        "read and acknowledge them (GET and POST .../deltas/) before coding on."
+    )
+
+    def get_warnings(self, task: Any) -> list[str]:
+        return list(self.context["warnings"])
 
 
 def _plan_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -108,17 +119,23 @@ class TaskClaimView(PeerCodeView):
     @extend_schema(
         tags=["tasks"],
         summary="Claim a ready task for the calling agent (agents only)",
-        description="Exactly one of several agents claiming at once wins; the others get 409.",
+        description=(
+            "Exactly one of several agents claiming at once wins; the others get 409. "
+            "'warnings' names breaking contract changes the agent has not acknowledged; when "
+            "the project's coupling guard is 'refuse', they refuse the claim with 409 instead."
+        ),
         parameters=[SLUG, TASK_KEY],
         request=None,
-        responses={200: TaskOut, **error_responses(400, 404, 409)},
+        responses={200: TaskClaimOut, **error_responses(400, 404, 409)},
     )
     def post(self, request: Request, slug: str, key: str) -> Response:
         actor = actor_from_request(request)
         selectors.get_project(slug=slug, actor=actor)
         parse_body(NoInput, request)
-        task = services.claim_task(agent=agent_from_request(request), task_key=key)
-        return Response(TaskOut(task).data)
+        agent = agent_from_request(request)
+        warnings = coupling_guard(agent=agent, action=f"claim task {key}", task_key=key)
+        task = services.claim_task(agent=agent, task_key=key)
+        return Response(TaskClaimOut(task, context={"warnings": warnings}).data)
 
 
 class TaskStatusView(PeerCodeView):

@@ -36,6 +36,7 @@ def create_project(
     integration_branch: str | None = None,
     max_debate_rounds: int | None = None,
     default_lock_ttl_seconds: int | None = None,
+    coupling_guard: str | None = None,
 ) -> Project:
     """Create an empty project. Emits ``project.created``. Refuses a slug already taken."""
     require_human(actor, "create projects")
@@ -46,6 +47,8 @@ def create_project(
         project.max_debate_rounds = max_debate_rounds
     if default_lock_ttl_seconds is not None:
         project.default_lock_ttl_seconds = default_lock_ttl_seconds
+    if coupling_guard is not None:
+        project.coupling_guard = coupling_guard
     full_clean(project, what="project", exclude=["slug"] if not slug else None)
     with transaction.atomic():
         if Project.objects.filter(slug=slug).exists():
@@ -73,6 +76,7 @@ def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project
         "integration_branch",
         "max_debate_rounds",
         "default_lock_ttl_seconds",
+        "coupling_guard",
     }
     unknown = set(changes) - allowed
     if unknown:

@@ -91,17 +91,17 @@ def update_phase(
 # Tasks -----------------------------------------------------------------------------------
 
 
-def clean_globs(file_globs: Iterable[str]) -> list[str]:
+def clean_globs(file_globs: Iterable[str], *, what: str = "file_globs") -> list[str]:
     cleaned: list[str] = []
     for glob in file_globs:
         if not isinstance(glob, str) or not glob.strip():
             raise ValidationFailed(
-                f"file_globs must be non-empty strings such as 'src/api/**', got {glob!r}."
+                f"{what} must be non-empty strings such as 'src/api/**', got {glob!r}."
             )
         value = glob.strip().replace("\\", "/")
         if value.startswith("/") or ".." in value.split("/"):
             raise ValidationFailed(
-                f"file glob {glob!r} must be relative to the repository root, without '..'."
+                f"{what}: {glob!r} must be relative to the repository root, without '..'."
             )
         if value not in cleaned:
             cleaned.append(value)
@@ -122,7 +122,7 @@ def tasks_by_key(project: Project, keys: Iterable[str], *, what: str) -> list[Ta
     return [found[key] for key in wanted]
 
 
-def _contracts_by_name(project: Project, names: Iterable[str]) -> list[Contract]:
+def contracts_by_name(project: Project, names: Iterable[str]) -> list[Contract]:
     wanted = list(dict.fromkeys(names))
     found = {c.name: c for c in Contract.objects.filter(project=project, name__in=wanted)}
     missing = [name for name in wanted if name not in found]
@@ -192,7 +192,7 @@ def add_task(
                 code="duplicate_task",
             )
         deps = tasks_by_key(project, depends_on, what="depends_on")
-        contracts = _contracts_by_name(project, consumes)
+        contracts = contracts_by_name(project, consumes)
         task = Task(
             project=project,
             phase=phase,
@@ -276,7 +276,7 @@ def update_task(
                 task.status = TaskStatus.BACKLOG
                 changes["status"] = TaskStatus.BACKLOG
         if consumes is not None:
-            contracts = _contracts_by_name(project, consumes)
+            contracts = contracts_by_name(project, consumes)
             task.consumes.set(contracts)
             changes["consumes"] = [c.name for c in contracts]
         task.save()

@@ -431,10 +431,11 @@ class TestProjectAdmin:
                 "integration_branch": "peer-progress",
                 "max_debate_rounds": 5,
                 "default_lock_ttl_seconds": 900,
+                "coupling_guard": "refuse",
             },
         )
         assert response.status_code == 302
-        assert Project.objects.filter(slug="new-shop").exists()
+        assert Project.objects.get(slug="new-shop").coupling_guard == "refuse"
         event = events_of("project.created")[-1]
         assert (event.subject, event.actor) == ("project:new-shop", "user:ada")
 
