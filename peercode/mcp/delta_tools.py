@@ -26,7 +26,15 @@ from pydantic import BaseModel, Field
 from deltas import selectors, services
 from peercode.actors import Actor
 from peercode.errors import ValidationFailed
-from peercode.mcp.tools import READ_ONLY, NoNul, TaskKey, agent_of, call, server
+from peercode.mcp.tools import (
+    READ_ONLY,
+    NoNul,
+    NulFreeStr,
+    TaskKey,
+    agent_of,
+    call,
+    server,
+)
 from projects.models import Agent
 
 logger = logging.getLogger(__name__)
@@ -280,8 +288,7 @@ async def push_delta(
         list[RepoPath], Field(max_length=200, description="Files or globs it touches.")
     ] = [],  # noqa: B006
     spec: Annotated[
-        str | None,
-        NoNul,
+        NulFreeStr | None,
         Field(
             min_length=1,
             max_length=200_000,

@@ -245,14 +245,16 @@ def contract_out(contract: Contract, version: int | None) -> ContractOut:
     )
 
 
-def _no_nul(value: str | None) -> str | None:
+def _no_nul(value: str) -> str:
     # PostgreSQL cannot store NUL in text, and no legitimate argument contains one.
-    if value is not None and "\x00" in value:
+    if "\x00" in value:
         raise ValueError("must not contain NUL characters (\\x00); remove them and retry")
     return value
 
 
 NoNul = AfterValidator(_no_nul)
+# For optional text: the validator sits on the string branch so the constraints stay there.
+NulFreeStr = Annotated[str, NoNul]
 
 TaskKey = Annotated[
     str,
@@ -376,8 +378,8 @@ async def update_task(
     note: Annotated[
         str, NoNul, Field(max_length=2000, description="Why you moved it (kept in the log).")
     ] = "",
-    title: Annotated[str | None, NoNul, Field(min_length=1, max_length=300)] = None,
-    description: Annotated[str | None, NoNul, Field(max_length=20000)] = None,
+    title: Annotated[NulFreeStr | None, Field(min_length=1, max_length=300)] = None,
+    description: Annotated[NulFreeStr | None, Field(max_length=20000)] = None,
     file_globs: Annotated[
         list[Annotated[str, NoNul, Field(min_length=1, max_length=500)]] | None,
         Field(max_length=200, description="Replaces the task's file globs, e.g. ['src/api/**']."),

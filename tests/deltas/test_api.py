@@ -187,7 +187,7 @@ class TestPush:
             ({"kind": "discovery", "summary": "x", "significance": "huge"}, 400, "significance"),
             ({"kind": "discovery", "summary": "x", "tasks": ["NOPE-9"]}, 400, "NOPE-9"),
             ({"kind": "discovery", "summary": "x", "tasks": "WEB-1"}, 400, "tasks"),
-            ({"kind": "discovery", "summary": "x", "contracts": ["Nope"]}, 404, "Nope"),
+            ({"kind": "discovery", "summary": "x", "contracts": ["Nope"]}, 400, "Nope"),
             ({"kind": "discovery", "summary": "x", "paths": ["../etc"]}, 400, "relative"),
             ({"kind": "discovery", "summary": "x", "spec": "v2"}, 400, "contract_change"),
             (
