@@ -20,6 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, BaseModel, Field
 
+from deltas.selectors import drift_of
 from deltas.services import coupling_guard
 from peercode.actors import Actor
 from peercode.errors import PeerCodeError
@@ -126,6 +127,9 @@ class WhoAmI(BaseModel):
     )
     my_tasks: list[TaskSummary] = Field(description="Every task assigned to you.")
     ready_tasks: int = Field(description="How many tasks are ready to claim right now.")
+    unacknowledged_updates: int = Field(
+        description="Deltas that concern you and that you have not acknowledged (get_updates)."
+    )
 
 
 class PhaseOut(BaseModel):
@@ -286,6 +290,7 @@ async def whoami(ctx: Context) -> WhoAmI:
             current_task=task_detail(current) if current else None,
             my_tasks=[task_summary(task) for task in mine],
             ready_tasks=selectors.tasks_of(agent.project, status=TaskStatus.READY).count(),
+            unacknowledged_updates=len(drift_of(agent)),
         )
 
     return await call(read)

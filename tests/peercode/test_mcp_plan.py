@@ -44,6 +44,26 @@ class TestWhoami:
         assert current["dependents"] == ["P2-T1"]
         assert [task["key"] for task in after["my_tasks"]] == ["P1-T1"]
         assert after["ready_tasks"] == 1
+        assert after["unacknowledged_updates"] == 0
+
+    async def test_whoami_counts_the_updates_waiting_for_you(self, alpha: Team) -> None:
+        from deltas.services import push_delta
+        from peercode.actors import Actor
+
+        await db(
+            push_delta,
+            project=alpha.project,
+            actor=Actor.for_agent(alpha.peer),
+            kind="decision",
+            significance="breaking",
+            summary="We switch to UUID primary keys",
+        )
+        async with connect(alpha.token, "2026-07-28") as client:
+            waiting = content_of(await client.call_tool("whoami", {}))
+            content_of(await client.call_tool("ack_updates", {"seq": 1}))
+            after = content_of(await client.call_tool("whoami", {}))
+        assert waiting["unacknowledged_updates"] == 1
+        assert after["unacknowledged_updates"] == 0
 
     async def test_current_task_is_the_one_started_last(self, alpha: Team) -> None:
         async with connect(alpha.token, "2026-07-28") as client:
