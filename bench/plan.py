@@ -31,15 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from report import DOC, markers, write_section  # bench/ is sys.path[0] as a script
+
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
-START_MARKER = "<!-- bench:plan -->"
-END_MARKER = "<!-- /bench:plan -->"
-DOC_HEADER = (
-    "# Benchmarks\n\n"
-    "Figures written by the scripts under `bench/`; each script owns the section between its\n"
-    "`<!-- bench:NAME -->` markers and rewrites only that section when it runs.\n"
-)
+START_MARKER, END_MARKER = markers("plan")
 
 TASKS = 5_000
 PHASES = 10
@@ -436,17 +431,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text() if DOC.exists() else DOC_HEADER
-    start, end = current.find(START_MARKER), current.find(END_MARKER)
-    if start >= 0 and end > start:
-        updated = current[:start] + text + current[end + len(END_MARKER) :]
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-only", action="store_true", help=argparse.SUPPRESS)
@@ -482,7 +466,7 @@ def main() -> None:
     print()
     print("\n".join(line for line in text.splitlines() if not line.startswith("<!--")))
     if not options.no_write:
-        write_section(text)
+        write_section("plan", text)
         print(f"\nwritten to {DOC.relative_to(ROOT)}")
 
 
