@@ -3,6 +3,7 @@ consumers over WebSocket."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,16 +15,33 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from peercode.mcp.transport import with_mcp  # noqa: E402
 from peercode.routing import websocket_urlpatterns  # noqa: E402
 
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuses WebSockets from browser pages outside ALLOWED_HOSTS. A client that sends no
+    Origin (an agent's WebSocket library) is not a browser page and cannot be driven by one, so
+    it is let through; it still has to authenticate."""
+
+    def valid_origin(self, parsed_origin: object) -> bool:
+        if parsed_origin is None:
+            return True
+        return bool(super().valid_origin(parsed_origin))
+
+
 application = ProtocolTypeRouter(
     {
         "http": with_mcp(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": BrowserOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.ALLOWED_HOSTS
         ),
     }
 )
+
+# Everything imported so far lives as long as the process: move it out of the garbage
+# collector's sight, so that full collections stay short and do not stall live delivery.
+gc.freeze()

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from deltas.routing import websocket_urlpatterns as delta_routes
+
+websocket_urlpatterns: list[Any] = [*delta_routes]

@@ -143,10 +143,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
+    # Redis pub/sub rather than channels_redis' list-based core layer: a live delta is one
+    # PUBLISH to every process instead of one list push per subscriber, which is what keeps
+    # fan-out p99 low with many subscribers (docs/benchmarks.md). Pub/sub delivers at most once;
+    # the delta consumer fills any gap from the database, so nothing is lost with it.
+    # socket_timeout above redis-py's default: a subscriber may sit idle for long stretches
+    # (django/channels_redis#422).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -567,22 +569,51 @@ class TestFolding:
         assert selectors.head_of(project) == 2
 
 
-def subscribe(project: Project) -> str:
+class LayerLoop:
+    """One event loop, on its own thread, for everything a test does with the channel layer.
+
+    Channel layers keep their connections and channels per event loop (the Redis pub/sub layer
+    knows a channel only in the loop that created it), so a subscriber must stay in one loop,
+    as it does inside a server. ``async_to_sync`` would start a new loop per call.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        # Only a failing test waits this long.
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+@pytest.fixture
+def layer_loop() -> Iterator[LayerLoop]:
+    loop = LayerLoop()
+    yield loop
+    loop.close()
+
+
+def subscribe(loop: LayerLoop, project: Project) -> str:
     """A channel in the project's delta group, as a WebSocket consumer would hold."""
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(services.group_name(project.pk), channel)
-    return channel
+
+    async def join() -> str:
+        channel = await layer.new_channel()
+        await layer.group_add(services.group_name(project.pk), channel)
+        return channel
+
+    return loop.run(join())
 
 
-def receive(channel: str) -> dict[str, Any]:
+def receive(loop: LayerLoop, channel: str) -> dict[str, Any]:
     layer = get_channel_layer()
-
-    async def next_message() -> dict[str, Any]:
-        # Only a failing test waits: in-memory group sends are queued before they return.
-        return await asyncio.wait_for(layer.receive(channel), timeout=5)
-
-    return async_to_sync(next_message)()
+    return loop.run(asyncio.wait_for(layer.receive(channel), timeout=5))
 
 
 def send_marker(project: Project, label: str) -> None:
@@ -596,30 +627,32 @@ def send_marker(project: Project, label: str) -> None:
 @pytest.mark.django_db(transaction=True)
 class TestBroadcast:
     @pytest.fixture(autouse=True)
-    def empty_layer(self) -> None:
-        async_to_sync(get_channel_layer().flush)()
+    def empty_layer(self, layer_loop: LayerLoop) -> None:
+        layer_loop.run(get_channel_layer().flush())
 
     def test_a_committed_delta_reaches_the_projects_group_in_its_wire_shape(
-        self, project: Project, agent: Agent
+        self, project: Project, agent: Agent, layer_loop: LayerLoop
     ) -> None:
-        channel = subscribe(project)
+        channel = subscribe(layer_loop, project)
         delta = push(project, agent, summary="schema frozen").delta
-        message = receive(channel)
+        message = receive(layer_loop, channel)
         assert message["type"] == "delta.pushed"
         assert message["delta"] == selectors.as_dict(delta)
 
     def test_a_delta_is_sent_only_when_the_outer_transaction_commits(
-        self, project: Project, agent: Agent
+        self, project: Project, agent: Agent, layer_loop: LayerLoop
     ) -> None:
-        channel = subscribe(project)
+        channel = subscribe(layer_loop, project)
         with transaction.atomic():
             push(project, agent, summary="inside a larger change")
             send_marker(project, "before commit")
-        assert receive(channel) == {"type": "test.marker", "label": "before commit"}
-        assert receive(channel)["delta"]["summary"] == "inside a larger change"
+        assert receive(layer_loop, channel) == {"type": "test.marker", "label": "before commit"}
+        assert receive(layer_loop, channel)["delta"]["summary"] == "inside a larger change"
 
-    def test_a_rolled_back_delta_is_never_sent(self, project: Project, agent: Agent) -> None:
-        channel = subscribe(project)
+    def test_a_rolled_back_delta_is_never_sent(
+        self, project: Project, agent: Agent, layer_loop: LayerLoop
+    ) -> None:
+        channel = subscribe(layer_loop, project)
 
         class Abandon(Exception):
             pass
@@ -630,27 +663,29 @@ class TestBroadcast:
         assert selectors.head_of(project) == 0
         assert Delta.objects.count() == 0
         committed = push(project, agent, summary="this one happened").delta
-        message = receive(channel)
+        message = receive(layer_loop, channel)
         assert message["delta"]["summary"] == "this one happened"
         assert message["delta"]["seq"] == committed.seq == 1
 
-    def test_a_folded_push_is_not_sent_again(self, project: Project, agent: Agent) -> None:
-        channel = subscribe(project)
+    def test_a_folded_push_is_not_sent_again(
+        self, project: Project, agent: Agent, layer_loop: LayerLoop
+    ) -> None:
+        channel = subscribe(layer_loop, project)
         push(project, agent, summary="tests are flaky")
         assert push(project, agent, summary="tests are flaky").folded
         send_marker(project, "after the fold")
-        assert receive(channel)["delta"]["summary"] == "tests are flaky"
-        assert receive(channel) == {"type": "test.marker", "label": "after the fold"}
+        assert receive(layer_loop, channel)["delta"]["summary"] == "tests are flaky"
+        assert receive(layer_loop, channel) == {"type": "test.marker", "label": "after the fold"}
 
     def test_deltas_reach_only_their_own_projects_group(
-        self, project: Project, agent: Agent
+        self, project: Project, agent: Agent, layer_loop: LayerLoop
     ) -> None:
         elsewhere = make_project()
         stranger, _ = make_agent(elsewhere)
-        channel = subscribe(project)
+        channel = subscribe(layer_loop, project)
         push(elsewhere, stranger, summary="not for you")
         push(project, agent, summary="for you")
-        assert receive(channel)["delta"]["summary"] == "for you"
+        assert receive(layer_loop, channel)["delta"]["summary"] == "for you"
 
 
 class TestStreamRow:

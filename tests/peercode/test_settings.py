@@ -66,7 +66,7 @@ def test_service_urls_select_postgresql_and_redis(tmp_path):
     config = json.loads(result.stdout)
     assert config["engine"] == "django.db.backends.postgresql"
     assert config["db_name"] == "test"
-    assert config["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert config["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert config["clickhouse"] == "clickhouse://127.0.0.1:9000/default"
     assert config["debug"] is True
 
