@@ -8,6 +8,8 @@ Server to client:
   ``{"type": "replay_done", "head": N}``  everything up to N has been sent; live deltas follow
   ``{"type": "acked", "seq": N}``  the agent's cursor after an ``ack``
   ``{"type": "pong"}``
+  ``{"type": "lock_granted", "lock": {...}}``  (to that agent only) a lock it waited for is held
+  ``{"type": "push_turn", "ticket": {...}}``  (to that agent only) its turn in the push queue
   ``{"type": "error", "code": ..., "message": ..., "details": ...}``  the connection stays open,
       except on a refused connection, which is closed right after it with code 4000 + the HTTP
       status of the error: 4400 bad ``since``, 4401 not authenticated, 4403 another project,
@@ -226,6 +228,20 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "delta", "delta": self.live_body(message)})
         self.last_sent = seq
+
+    async def lock_granted(self, message: dict[str, Any]) -> None:
+        """A lock this agent waited for is now held (see ``locks.services``)."""
+        if self.is_for_me(message):
+            await self.send_json({"type": "lock_granted", "lock": message["lock"]})
+
+    async def push_turn(self, message: dict[str, Any]) -> None:
+        """This agent's turn in the push queue has come (see ``locks.push``)."""
+        if self.is_for_me(message):
+            await self.send_json({"type": "push_turn", "ticket": message["ticket"]})
+
+    def is_for_me(self, message: dict[str, Any]) -> bool:
+        agent = self.subscription.agent if self.subscription else None
+        return agent is not None and message.get("agent_id") == agent.pk
 
     def live_body(self, message: dict[str, Any]) -> dict[str, Any]:
         body = dict(message["delta"])

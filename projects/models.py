@@ -41,6 +41,24 @@ class Project(models.Model):
     default_lock_ttl_seconds = models.PositiveIntegerField(
         default=900, validators=[MinValueValidator(10), MaxValueValidator(86400)]
     )
+    max_lock_ttl_seconds = models.PositiveIntegerField(
+        default=3600,
+        validators=[MinValueValidator(10), MaxValueValidator(86400)],
+        help_text="The longest lease an agent may ask for in one acquire or renew.",
+    )
+    push_lease_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(10), MaxValueValidator(86400)],
+        help_text="How long the agent at the head of the push queue has to push.",
+    )
+    git_repository = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text=(
+            "A local path (working copy or bare repository) the server can read; when set, "
+            "completed pushes are checked with git."
+        ),
+    )
     coupling_guard = models.CharField(
         max_length=10,
         choices=CouplingGuard.choices,

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
+
+from tests.channel_support import LayerLoop
 
 
 def uses_postgresql() -> bool:
@@ -18,3 +22,10 @@ requires_postgresql = pytest.mark.skipif(
 def fast_password_hashing(settings):
     """Tests create many users; the production hasher would make each one take ~0.3 s."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def layer_loop() -> Iterator[LayerLoop]:
+    loop = LayerLoop()
+    yield loop
+    loop.close()

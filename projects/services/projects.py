@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 
@@ -40,7 +41,15 @@ def create_project(
 ) -> Project:
     """Create an empty project. Emits ``project.created``. Refuses a slug already taken."""
     require_human(actor, "create projects")
-    project = Project(slug=slug, name=name, description=description)
+    # The server-wide defaults (settings, from the environment) for what the caller leaves out.
+    project = Project(
+        slug=slug,
+        name=name,
+        description=description,
+        integration_branch=settings.PEERCODE_INTEGRATION_BRANCH,
+        max_debate_rounds=settings.PEERCODE_MAX_DEBATE_ROUNDS,
+        default_lock_ttl_seconds=settings.PEERCODE_DEFAULT_LOCK_TTL_SECONDS,
+    )
     if integration_branch is not None:
         project.integration_branch = integration_branch
     if max_debate_rounds is not None:

@@ -28,6 +28,7 @@ from django.test import Client, override_settings
 from deltas import selectors, services
 from deltas.consumers import REPLAY_BATCH
 from deltas.models import Delta, Significance
+from peercode.actors import Actor
 from peercode.asgi import application
 from peercode.events.models import Event
 from projects import services as plan
@@ -464,3 +465,53 @@ async def test_a_human_cannot_acknowledge(team, session_cookie):
         await assert_nothing_else_sent(comm)
     assert (frame["type"], frame["code"]) == ("error", "not_an_agent")
     assert await database_sync_to_async(Delta.objects.count)() == 1
+
+
+class TestGrantsOverTheSocket:
+    """A lock or push turn an agent waited for reaches that agent's socket, and no one else's."""
+
+    async def test_a_lock_granted_from_the_line_reaches_only_its_holder(self, team: Team) -> None:
+        from locks import services as locks
+
+        def queue_and_release() -> int:
+            held = locks.acquire_lock(agent=team.bob, path="src/auth.py").lock
+            waiting = locks.acquire_lock(agent=team.alice, path="src/auth.py", wait=True).lock
+            locks.release_lock(actor=Actor.for_agent(team.bob), lock_id=held.pk)
+            return waiting.pk
+
+        async with (
+            subscribed("ws", token=team.alice_token) as alice,
+            subscribed("ws", token=team.bob_token) as bob,
+        ):
+            await replayed(alice)
+            await replayed(bob)
+            waited = await database_sync_to_async(queue_and_release)()
+            frame = await next_frame(alice)
+            assert frame["type"] == "lock_granted"
+            assert frame["lock"]["id"] == waited
+            assert frame["lock"]["holder"] == "alice"
+            assert frame["lock"]["status"] == "held"
+            await assert_nothing_else_sent(alice)
+            await assert_nothing_else_sent(bob)
+
+    async def test_a_push_turn_reaches_the_agent_that_waited(self, team: Team) -> None:
+        from locks import push as pushes
+
+        def line_up_and_finish() -> int:
+            first = pushes.request_push(agent=team.bob).ticket
+            second = pushes.request_push(agent=team.alice).ticket
+            pushes.complete_push(
+                agent=team.bob,
+                ticket_id=first.pk,
+                commit_sha="abc1234",
+                fencing_token=first.fencing_token or 0,
+            )
+            return second.pk
+
+        async with subscribed("ws", token=team.alice_token) as alice:
+            await replayed(alice)
+            ticket = await database_sync_to_async(line_up_and_finish)()
+            frame = await next_frame(alice)
+            assert frame["type"] == "push_turn"
+            assert frame["ticket"]["id"] == ticket
+            assert frame["ticket"]["status"] == "active"

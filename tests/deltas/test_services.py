@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +26,7 @@ from peercode.actors import Actor
 from peercode.errors import Conflict, PeerCodeError, PermissionDenied, ValidationFailed
 from peercode.events.models import Event
 from projects.models import Agent, Contract, CouplingGuard, Project
+from tests.channel_support import LayerLoop
 from tests.deltas.factories import agent_on, push, set_coupling_guard
 from tests.factories import SYSTEM, make_agent, make_contract, make_project, make_task, make_user
 
@@ -567,36 +566,6 @@ class TestFolding:
         push(project, human, summary="freeze")
         assert not push(project, human, summary="freeze").folded
         assert selectors.head_of(project) == 2
-
-
-class LayerLoop:
-    """One event loop, on its own thread, for everything a test does with the channel layer.
-
-    Channel layers keep their connections and channels per event loop (the Redis pub/sub layer
-    knows a channel only in the loop that created it), so a subscriber must stay in one loop,
-    as it does inside a server. ``async_to_sync`` would start a new loop per call.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Any) -> Any:
-        # Only a failing test waits this long.
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
-
-
-@pytest.fixture
-def layer_loop() -> Iterator[LayerLoop]:
-    loop = LayerLoop()
-    yield loop
-    loop.close()
 
 
 def subscribe(loop: LayerLoop, project: Project) -> str:

@@ -264,3 +264,21 @@ class TestDeleteProject:
         deleted = Event.objects.get(project_id=project_id, type="project.deleted")
         assert deleted.payload["tasks"] == 1
         assert Event.objects.filter(project_id=project_id, type="task.added").exists()
+
+
+class TestProjectDefaults:
+    def test_new_projects_take_the_servers_configured_defaults(self, settings) -> None:
+        settings.PEERCODE_INTEGRATION_BRANCH = "integration"
+        settings.PEERCODE_DEFAULT_LOCK_TTL_SECONDS = 120
+        settings.PEERCODE_MAX_DEBATE_ROUNDS = 3
+        project = make_project()
+        assert project.integration_branch == "integration"
+        assert project.default_lock_ttl_seconds == 120
+        assert project.max_debate_rounds == 3
+
+    def test_what_the_caller_gives_wins_over_the_defaults(self, settings) -> None:
+        settings.PEERCODE_INTEGRATION_BRANCH = "integration"
+        project = services.create_project(
+            slug="given", name="Given", actor=SYSTEM, integration_branch="main"
+        )
+        assert project.integration_branch == "main"

@@ -1,0 +1,81 @@
+"""The periodic lock sweep inside the server process.
+
+Daphne sends no lifespan events, so, like the MCP session manager
+(``peercode.mcp.transport.LazySessionManager``), the sweep is a long-lived task started lazily:
+the ASGI app calls :func:`ensure_sweeper` on each connection, and the first call on an event
+loop starts the task there (a new loop, as tests make, gets its own task). Every
+``PEERCODE_LOCK_SWEEP_SECONDS`` (default 5) it runs :func:`sweep_once` (lock leases and waits,
+then push leases) in a worker thread. Expired locks are ignored by the clock at once anyway;
+the sweep writes the expiry down, records its event, grants the waiting requests it unblocks
+and passes an expired push lease's turn on. Several server
+processes may each run one: sweeps of one project are serialized by its LockSpace row and
+idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from locks.push import expire_push_leases
+from locks.services import sweep_expired
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SWEEP_SECONDS = 5.0
+
+
+def sweep_interval() -> float:
+    return float(getattr(settings, "PEERCODE_LOCK_SWEEP_SECONDS", DEFAULT_SWEEP_SECONDS))
+
+
+class LockSweeper:
+    """One sweeping task per event loop, started by the first :meth:`ensure` on that loop.
+
+    The check-and-start step has no ``await``, so concurrent first calls on one loop share
+    one task.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.sweeps = 0  # completed sweeps, for the curious (and the tests)
+
+    def ensure(self) -> asyncio.Task[None]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._task is None or self._task.done():
+            self._loop = loop
+            self._task = loop.create_task(self._run(), name="peercode-lock-sweeper")
+        return self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                ended = await database_sync_to_async(sweep_once)()
+            except Exception:
+                # A database hiccup must not end the sweeping for the life of the process;
+                # the next round tries again.
+                logger.exception("The lock sweep failed; retrying in %.1f s.", sweep_interval())
+            else:
+                self.sweeps += 1
+                if ended:
+                    logger.info("The lock sweep ended %d expired lock(s) or request(s).", ended)
+            await asyncio.sleep(sweep_interval())
+
+
+def sweep_once() -> int:
+    """One round: expired lock leases and overdue waits, then expired push leases (the turn
+    passes on). How many ended."""
+    return sweep_expired() + expire_push_leases()
+
+
+sweeper = LockSweeper()
+
+
+def ensure_sweeper() -> asyncio.Task[None]:
+    """Start the sweep on the running event loop unless it already runs there; cheap to call
+    on every connection."""
+    return sweeper.ensure()
