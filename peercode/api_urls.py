@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("projects.urls")),
     path("", include("deltas.urls")),
+    path("", include("locks.urls")),
 ]
