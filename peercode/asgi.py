@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -18,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from locks.sweeper import ensure_sweeper  # noqa: E402
 from peercode.mcp.transport import with_mcp  # noqa: E402
 from peercode.routing import websocket_urlpatterns  # noqa: E402
 
@@ -33,13 +35,26 @@ class BrowserOriginValidator(OriginValidator):
         return bool(super().valid_origin(parsed_origin))
 
 
-application = ProtocolTypeRouter(
-    {
-        "http": with_mcp(django_asgi_app),
-        "websocket": BrowserOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.ALLOWED_HOSTS
-        ),
-    }
+def with_lock_sweeper(app: Any) -> Any:
+    """Start the periodic lock and push-lease sweep on the server's event loop with its first
+    connection (Daphne sends no lifespan event to start it with)."""
+
+    async def sweeping_app(scope: Any, receive: Any, send: Any) -> None:
+        ensure_sweeper()
+        await app(scope, receive, send)
+
+    return sweeping_app
+
+
+application = with_lock_sweeper(
+    ProtocolTypeRouter(
+        {
+            "http": with_mcp(django_asgi_app),
+            "websocket": BrowserOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.ALLOWED_HOSTS
+            ),
+        }
+    )
 )
 
 # Everything imported so far lives as long as the process: move it out of the garbage

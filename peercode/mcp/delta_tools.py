@@ -24,8 +24,12 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from deltas import selectors, services
+from locks import notices
+from locks import selectors as lock_selectors
+from locks.push import ticket_as_dict
 from peercode.actors import Actor
 from peercode.errors import ValidationFailed
+from peercode.mcp.lock_tools import LockOut, TicketOut, lock_out, ticket_out
 from peercode.mcp.tools import (
     READ_ONLY,
     NoNul,
@@ -46,6 +50,9 @@ PROGRESS_SECONDS = 2.0
 # The database is read this often while waiting, in case a live message was missed (a
 # subscriber joining late, a channel layer dropping a message under load).
 RECHECK_SECONDS = 5.0
+# What LiveDeltas.next_seq answers for a grant to the waiting agent: beyond any seq, so that
+# the wait reads the database at once.
+GRANT = 2**62
 
 Kind = Literal[
     "contract_change", "new_dependency", "scope_shift", "decision", "discovery", "blocker", "status"
@@ -71,6 +78,14 @@ RepoPath = Annotated[
     ),
 ]
 Seq = Annotated[int, Field(ge=0, description="A delta sequence number (0: before the first).")]
+SinceToken = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="Report lock grants and push turns you waited for with a fencing token "
+        "after this one (next_token from your last call; default 0: all you still hold).",
+    ),
+]
 
 
 # Output shapes ---------------------------------------------------------------------------
@@ -136,6 +151,17 @@ class UpdatesOut(BaseModel):
     head: int = Field(description="The newest delta's seq in the project.")
     cursor: int = Field(description="The highest seq you have acknowledged.")
     drift: int = Field(description="Deltas that concern you and that you have not acknowledged.")
+    granted_locks: list[LockOut] = Field(
+        description="Locks you waited for (acquire_lock with wait=true) that are now yours, "
+        "granted with a fencing token after since_token."
+    )
+    push_turns: list[TicketOut] = Field(
+        description="Push tickets you waited for whose turn has come (push, then "
+        "complete_push), granted after since_token."
+    )
+    next_token: int = Field(
+        description="Pass it as since_token next time: grants up to it have been reported."
+    )
 
 
 class WaitOut(UpdatesOut):
@@ -148,8 +174,11 @@ class AckOut(BaseModel):
     drift: int = Field(description="Deltas that concern you still unacknowledged (after cursor).")
 
 
-def read_updates(agent: Agent, *, since: int | None, limit: int, only_relevant: bool) -> UpdatesOut:
-    """Deltas after ``since`` (the agent's cursor when None), up to ``limit`` of them."""
+def read_updates(
+    agent: Agent, *, since: int | None, limit: int, only_relevant: bool, since_token: int = 0
+) -> UpdatesOut:
+    """Deltas after ``since`` (the agent's cursor when None), up to ``limit`` of them, and the
+    grants the agent waited for with a fencing token after ``since_token``."""
     project = agent.project
     head = selectors.head_of(project)
     cursor = selectors.cursor_of(agent)
@@ -172,7 +201,11 @@ def read_updates(agent: Agent, *, since: int | None, limit: int, only_relevant: 
             more = True
             break
         chosen.append(DeltaForYou(**shape))
+    news = notices.notices_for(agent, after_token=since_token)
     return UpdatesOut(
+        granted_locks=[lock_out(lock_selectors.as_dict(lock)) for lock in news.granted_locks],
+        push_turns=[ticket_out(ticket_as_dict(ticket)) for ticket in news.push_turns],
+        next_token=news.last_token,
         deltas=chosen,
         since=start,
         next_since=chosen[-1].seq if more else head,
@@ -190,8 +223,9 @@ class LiveDeltas:
     back to reading the database every few seconds, which is always the source of truth.
     """
 
-    def __init__(self, project_id: int) -> None:
+    def __init__(self, project_id: int, agent_id: int) -> None:
         self.group = services.group_name(project_id)
+        self.agent_id = agent_id
         self.layer: Any = get_channel_layer()
         self.channel: str | None = None
 
@@ -206,7 +240,8 @@ class LiveDeltas:
         return self
 
     async def next_seq(self, timeout: float) -> int | None:
-        """The seq of the next live delta within ``timeout`` seconds, or None."""
+        """The seq of the next live delta within ``timeout`` seconds, or None; a grant to this
+        agent (a lock it waited for, its push turn) counts as :data:`GRANT`."""
         if self.channel is None:
             await asyncio.sleep(timeout)
             return None
@@ -218,6 +253,8 @@ class LiveDeltas:
             logger.warning("receiving from %s failed; waits poll", self.group, exc_info=True)
             await self._leave()
             return None
+        if notices.is_notice_for(message, self.agent_id):
+            return GRANT
         seq = (message.get("delta") or {}).get("seq")
         return seq if isinstance(seq, int) else None
 
@@ -369,14 +406,22 @@ async def get_updates(
         bool,
         Field(description="true (default): only deltas that concern you; false: the whole feed."),
     ] = True,
+    since_token: SinceToken = 0,
 ) -> UpdatesOut:
     """The context deltas your peers pushed after 'since', oldest first: by default only those
     that concern you, each marked relevant and breaking_for_you. Also your acknowledged cursor,
     the project's head and your drift (how many deltas concerning you are unacknowledged). Read
-    them, adapt, then call ack_updates with next_since. Read-only."""
+    them, adapt, then call ack_updates with next_since. Also the locks you waited for that are
+    now yours and your push turn, if it came while you waited. Read-only."""
     agent = agent_of(ctx)
     return await call(
-        lambda: read_updates(agent, since=since, limit=limit, only_relevant=only_relevant)
+        lambda: read_updates(
+            agent,
+            since=since,
+            limit=limit,
+            only_relevant=only_relevant,
+            since_token=since_token,
+        )
     )
 
 
@@ -421,37 +466,42 @@ async def wait_for_updates(
     timeout_s: Annotated[
         int, Field(ge=1, le=300, description="Give up after this many seconds (default 60).")
     ] = 60,
+    since_token: SinceToken = 0,
 ) -> WaitOut:
     """Wait until a delta that concerns you arrives after 'since', then return it: a long poll
     for clients that do not show server notifications. Returns at once when such deltas
     already exist; otherwise as soon as one is pushed, or after timeout_s with no deltas and
     timed_out=true (call it again to keep listening). Progress is reported while it waits.
-    Your own deltas never wake you. Read-only: acknowledge with ack_updates afterwards."""
+    Your own deltas never wake you. A lock you waited for being granted, or your push turn
+    coming, wakes you too (granted_locks, push_turns). Read-only: acknowledge with ack_updates
+    afterwards."""
     agent = agent_of(ctx)
 
     def read() -> UpdatesOut:
-        return read_updates(agent, since=since, limit=MAX_LIMIT, only_relevant=True)
+        return read_updates(
+            agent, since=since, limit=MAX_LIMIT, only_relevant=True, since_token=since_token
+        )
 
     found = await call(read)
-    if found.deltas:
+    if news(found):
         return WaitOut(**found.model_dump(), timed_out=False)
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + timeout_s
-    async with LiveDeltas(agent.project_id) as live:
+    async with LiveDeltas(agent.project_id, agent.pk) as live:
         # Read again now that we listen: a delta committed before we joined is not sent to us.
         found = await call(read)
-        if not found.deltas:
+        if not news(found):
             await ctx.report_progress(0, timeout_s, f"Waiting up to {timeout_s} s after #{since}.")
         next_check = loop.time() + RECHECK_SECONDS
         next_progress = started + PROGRESS_SECONDS
-        while not found.deltas and (now := loop.time()) < deadline:
+        while not news(found) and (now := loop.time()) < deadline:
             seq = await live.next_seq(max(min(deadline, next_check, next_progress) - now, 0.01))
             now = loop.time()
             if (seq is not None and seq > since) or now >= next_check:
                 found = await call(read)
                 next_check = now + RECHECK_SECONDS
-            if not found.deltas and next_progress <= now < deadline:
+            if not news(found) and next_progress <= now < deadline:
                 waited = now - started
                 await ctx.report_progress(
                     waited,
@@ -459,6 +509,11 @@ async def wait_for_updates(
                     f"Nothing for you after #{since} yet; waited {waited:.0f} of {timeout_s} s.",
                 )
                 next_progress = now + PROGRESS_SECONDS
-        if not found.deltas:
+        if not news(found):
             found = await call(read)
-    return WaitOut(**found.model_dump(), timed_out=not found.deltas)
+    return WaitOut(**found.model_dump(), timed_out=not news(found))
+
+
+def news(found: UpdatesOut) -> bool:
+    """Whether a wait has something to return: deltas for the agent, or a grant it waited for."""
+    return bool(found.deltas or found.granted_locks or found.push_turns)

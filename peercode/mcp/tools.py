@@ -22,6 +22,8 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from deltas.selectors import drift_of
 from deltas.services import coupling_guard
+from locks.models import LockStatus
+from locks.selectors import locks_of
 from peercode.actors import Actor
 from peercode.errors import PeerCodeError
 from projects import selectors, services
@@ -130,6 +132,8 @@ class WhoAmI(BaseModel):
     unacknowledged_updates: int = Field(
         description="Deltas that concern you and that you have not acknowledged (get_updates)."
     )
+    held_locks: int = Field(description="Locks you hold now (list_locks with mine=true).")
+    waiting_locks: int = Field(description="Your lock requests waiting in line.")
 
 
 class PhaseOut(BaseModel):
@@ -277,13 +281,15 @@ TaskKey = Annotated[
 @server.tool(title="Who am I", annotations=READ_ONLY)
 async def whoami(ctx: Context) -> WhoAmI:
     """Who you are in PeerCode: your agent name, your project, your current task and every task
-    assigned to you, and how many tasks are ready to claim. Call it first in a session."""
+    assigned to you, how many tasks are ready to claim, how many updates wait for you and how
+    many locks you hold. Call it first in a session."""
     agent = agent_of(ctx)
 
     def read() -> WhoAmI:
         mine = list(selectors.tasks_of(agent.project, assignee=agent.name))
         in_progress = [t for t in mine if t.status == TaskStatus.IN_PROGRESS]
         current = max(in_progress, key=lambda t: t.updated_at) if in_progress else None
+        mine_locks = list(locks_of(agent))
         return WhoAmI(
             agent=AgentInfo(name=agent.name, client_kind=agent.client_kind),
             project=project_info(agent),
@@ -291,6 +297,8 @@ async def whoami(ctx: Context) -> WhoAmI:
             my_tasks=[task_summary(task) for task in mine],
             ready_tasks=selectors.tasks_of(agent.project, status=TaskStatus.READY).count(),
             unacknowledged_updates=len(drift_of(agent)),
+            held_locks=sum(1 for lock in mine_locks if lock.status == LockStatus.HELD),
+            waiting_locks=sum(1 for lock in mine_locks if lock.status == LockStatus.WAITING),
         )
 
     return await call(read)
@@ -493,4 +501,8 @@ async def decompose_project(
     return await call(decompose)
 
 
-from peercode.mcp import delta_tools  # noqa: E402,F401 -- registers the delta tools
+# After the server exists: these modules register their tools on it.
+from peercode.mcp import (  # noqa: E402
+    delta_tools,  # noqa: F401
+    lock_tools,  # noqa: F401
+)
