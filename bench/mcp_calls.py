@@ -83,8 +83,9 @@ def free_port() -> int:
 # The database --------------------------------------------------------------------------------
 
 
-def create_database() -> tuple[str, dict[str, str]]:
-    """Migrate a scratch database; returns its description and the environment Daphne needs."""
+def create_database(suffix: str = "bench_mcp") -> tuple[str, dict[str, str]]:
+    """Migrate a scratch database (on PostgreSQL, the configured name + ``_`` + ``suffix``);
+    returns its description and the environment Daphne needs."""
     from django.core.management import call_command
     from django.db import connection
 
@@ -94,7 +95,7 @@ def create_database() -> tuple[str, dict[str, str]]:
         call_command("migrate", verbosity=0, interactive=False)
     else:
         settings_dict = connection.settings_dict
-        scratch = f"{settings_dict['NAME']}_bench_mcp"
+        scratch = f"{settings_dict['NAME']}_{suffix}"
         settings_dict.setdefault("TEST", {})["NAME"] = scratch
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         url = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
