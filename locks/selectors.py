@@ -213,3 +213,31 @@ def as_dict(
         "released_by": lock.released_by or None,
         "position": position if status == LockStatus.WAITING else None,
     }
+
+
+def lock_board(
+    project: Project,
+    *,
+    holder: str | None = None,
+    path: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The project's live locks and its waiting line in wire shape, optionally only one
+    holder's (by agent name) or one path's; places in line are worked out in memory."""
+    moment = _now(now)
+    held = list(live_locks(project, now=moment))
+    line = list(waiting_queue(project, now=moment))
+
+    def chosen(lock: Lock) -> bool:
+        return (holder is None or lock.holder.name == holder) and (
+            path is None or lock.path == path
+        )
+
+    return {
+        "locks": [as_dict(lock, now=moment) for lock in held if chosen(lock)],
+        "waiting": [
+            as_dict(lock, now=moment, position=position_among(lock, line, now=moment))
+            for lock in line
+            if chosen(lock)
+        ],
+    }

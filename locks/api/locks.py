@@ -73,18 +73,8 @@ class LockListView(PeerCodeView):
     def get(self, request: Request, slug: str) -> Response:
         project = get_project(slug=slug, actor=actor_from_request(request))
         filters = parse_query(LockFilter, request)
-        held = selectors.live_locks(project)
-        waiting = selectors.waiting_queue(project)
-        if "holder" in filters:
-            held = held.filter(holder__name=filters["holder"])
-            waiting = waiting.filter(holder__name=filters["holder"])
-        if "path" in filters:
-            path = normalize_path(filters["path"])
-            held, waiting = held.filter(path=path), waiting.filter(path=path)
-        body = {
-            "locks": [selectors.as_dict(lock) for lock in held],
-            "waiting": [selectors.as_dict(lock) for lock in waiting],
-        }
+        path = normalize_path(filters["path"]) if "path" in filters else None
+        body = selectors.lock_board(project, holder=filters.get("holder"), path=path)
         return Response(body)
 
     @extend_schema(

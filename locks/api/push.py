@@ -3,8 +3,6 @@ abandoning a turn."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -21,7 +19,7 @@ from locks.api.serializers import (
     PushStatusOut,
     TicketOut,
 )
-from locks.models import PushStatus, PushTicket
+from locks.models import PushTicket
 from peercode.api import (
     NoInput,
     PeerCodeView,
@@ -52,36 +50,6 @@ def _ticket_in(project: Project, ticket_id: int) -> PushTicket:
     return ticket
 
 
-def _line_for_humans(project: Project, branch: str | None) -> dict[str, Any]:
-    """The push line as a human sees it: ``push_status`` without the asking agent's place.
-
-    Like ``push_status``, it first applies leases that ran out, so the line shown is the one
-    the next call acts on.
-    """
-    branch = push.clean_branch(project.integration_branch if branch is None else branch)
-    push.expire_push_leases(project=project)
-    line = push.push_line(project, branch)
-    holder = line[0] if line and line[0].status == PushStatus.ACTIVE else None
-    return {
-        "branch": branch,
-        "head": push.recorded_head(project, branch),
-        "line": [
-            {**push.ticket_as_dict(ticket), "position": place} for place, ticket in enumerate(line)
-        ],
-        "holder": None
-        if holder is None
-        else {
-            "agent": holder.agent.name,
-            "ticket": holder.pk,
-            "fencing_token": holder.fencing_token,
-            "started_at": holder.started_at.isoformat() if holder.started_at else None,
-            "expires_at": holder.expires_at.isoformat() if holder.expires_at else None,
-        },
-        "your_ticket": None,
-        "your_position": None,
-    }
-
-
 class PushQueueView(PeerCodeView):
     permission_classes = [IsAuthenticated, AgentsChange]
 
@@ -99,10 +67,7 @@ class PushQueueView(PeerCodeView):
         actor = actor_from_request(request)
         project = get_project(slug=slug, actor=actor)
         branch = parse_query(PushFilter, request).get("branch")
-        if actor.agent is None:
-            return Response(_line_for_humans(project, branch))
-        body = push.push_status(agent=actor.agent, branch=branch)
-        return Response(body)
+        return Response(push.push_status(agent=actor.agent, project=project, branch=branch))
 
     @extend_schema(
         tags=["push"],

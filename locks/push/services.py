@@ -268,16 +268,23 @@ def expire_push_leases(*, now: datetime | None = None, project: Project | None =
 
 
 def push_status(
-    *, agent: Agent, ticket_id: int | None = None, branch: str | None = None
+    *,
+    agent: Agent | None = None,
+    project: Project | None = None,
+    ticket_id: int | None = None,
+    branch: str | None = None,
 ) -> dict[str, Any]:
     """The line for a branch (the ticket's, the one given, or the integration branch): tickets
     in order with their agents and places, who holds the lease and until when, the recorded
-    head, and the asking agent's own place.
+    head, and the asking agent's own place (none for a human, who passes ``project``).
 
     A read, but it first applies any lease that has run out, so the line it shows is the one
     the next call will act on.
     """
-    project = agent.project
+    if project is None:
+        if agent is None:
+            raise TypeError("push_status needs an agent or a project")
+        project = agent.project
     expire_push_leases(project=project)
     asked: PushTicket | None = None
     if ticket_id is not None:
@@ -287,7 +294,9 @@ def push_status(
         branch = clean_branch(project.integration_branch if branch is None else branch)
     line = push_line(project, branch)
     holder = line[0] if line and line[0].status == PushStatus.ACTIVE else None
-    mine = next((ticket for ticket in line if ticket.agent_id == agent.pk), None)
+    mine = None
+    if agent is not None:
+        mine = next((ticket for ticket in line if ticket.agent_id == agent.pk), None)
     status: dict[str, Any] = {
         "branch": branch,
         "head": recorded_head(project, branch),

@@ -290,15 +290,10 @@ async def list_locks(
     agent = agent_of(ctx)
 
     def read() -> LocksOut:
-        held = selectors.live_locks(agent.project).select_related("holder", "task")
-        waiting = selectors.waiting_queue(agent.project).select_related("holder", "task")
-        if path is not None:
-            held, waiting = held.filter(path=path), waiting.filter(path=path)
-        if mine:
-            held, waiting = held.filter(holder=agent), waiting.filter(holder=agent)
+        board = selectors.lock_board(agent.project, holder=agent.name if mine else None, path=path)
         return LocksOut(
-            locks=[lock_out(selectors.as_dict(lock)) for lock in held],
-            waiting=[lock_out(selectors.as_dict(lock)) for lock in waiting],
+            locks=[lock_out(lock) for lock in board["locks"]],
+            waiting=[lock_out(lock) for lock in board["waiting"]],
         )
 
     return await call(read)
