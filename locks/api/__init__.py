@@ -1,11 +1,11 @@
 """REST views for locks and the push queue: list, acquire, renew, release, the dry run, and the
 push line (ask, complete, abandon).
 
-The same services and selectors as the MCP tools (``peercode.mcp.lock_tools``): a lock's body
-is always :func:`locks.selectors.as_dict` and a push ticket's :func:`locks.push.ticket_as_dict`,
-so REST, MCP and WebSocket clients see one shape. A lock or ticket id in the URL is looked up
-in the URL's project first, so a staff human cannot reach another project's lock through this
-one's address.
+The same services and selectors as the MCP tools (``locks.mcp``): a lock's body is always
+:func:`locks.selectors.as_dict` and a push ticket's :func:`locks.push.ticket_as_dict`, so REST,
+MCP and WebSocket clients see one shape. A lock or ticket id in the URL is looked up in the
+URL's project first, so a staff human cannot reach another project's lock through this one's
+address.
 
 The package's modules: ``locks`` (the lock views), ``push`` (the push-queue views),
 ``serializers`` (input and output shapes) and ``common`` (URL parameters and permissions).

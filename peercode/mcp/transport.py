@@ -21,7 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from peercode.auth import authenticate_agent_token, parse_bearer
-from peercode.mcp.tools import server
+from peercode.mcp.server import autodiscover, server
 
 logger = logging.getLogger(__name__)
 
@@ -180,5 +180,7 @@ class McpRouter:
 
 
 def with_mcp(django_app: Any) -> ASGIApp:
-    """Django's HTTP app with the MCP endpoint mounted at /mcp beside it."""
+    """Django's HTTP app with the MCP endpoint mounted at /mcp beside it, every app's tools
+    registered (``<app>/mcp.py``) before it serves a request."""
+    autodiscover()
     return McpRouter(AgentAuthentication(LazySessionManager(new_session_manager)), django_app)

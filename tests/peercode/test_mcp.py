@@ -1,18 +1,25 @@
-"""The MCP endpoint as a whole: the tool list, who may connect, from where, and what an agent
-sees when something breaks. The tools' own behaviour is in ``test_mcp_*.py`` beside this file.
+"""The MCP endpoint as a whole: the tool list and where its tools come from, who may connect,
+from where, and what an agent sees when something breaks. The tools' own behaviour is in
+``test_mcp_*.py`` beside this file.
 
-Every test drives ``peercode.asgi.application`` with the SDK's own client, in each client mode
-(see ``mcp_support``), or with raw HTTP where the status code is the point.
+The endpoint tests drive ``peercode.asgi.application`` with the SDK's own client, in each
+client mode (see ``mcp_support``), or with raw HTTP where the status code is the point.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import logging
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.utils import timezone
+from django.utils.module_loading import module_has_submodule
 
 from projects import services
 from projects.models import Agent, Task
@@ -296,6 +303,50 @@ class TestHostAndOrigin:
         assert "Host" in response.text
 
 
+# Where the tools come from -----------------------------------------------------------------
+
+
+def apps_with_tools() -> list[str]:
+    """The installed apps that have an ``mcp.py``."""
+    return [app.name for app in apps.get_app_configs() if module_has_submodule(app.module, "mcp")]
+
+
+class TestToolDiscovery:
+    async def test_every_apps_mcp_module_is_imported_and_its_tools_are_listed(
+        self, alpha: Team
+    ) -> None:
+        async with connect(alpha.token, "auto") as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+
+        assert {"projects", "deltas", "locks"} <= set(apps_with_tools())
+        assert {"whoami", "push_delta", "acquire_lock"} <= names
+        for app_name in apps_with_tools():
+            module = sys.modules.get(f"{app_name}.mcp")
+            assert module is not None, f"{app_name}.mcp was not discovered"
+            defined_here = {
+                name
+                for name in names
+                if getattr(getattr(module, name, None), "__module__", None) == module.__name__
+            }
+            assert defined_here, f"{app_name}.mcp registers no listed tool"
+
+    def test_no_apps_mcp_module_imports_another_apps(self) -> None:
+        """Each app's tools stand on ``peercode.mcp`` alone: no module depends on another
+        app's tools, whatever order discovery imports them in."""
+        for app_name in apps_with_tools():
+            spec = importlib.util.find_spec(f"{app_name}.mcp")
+            assert spec is not None
+            assert spec.origin is not None
+            imported: set[str] = set()
+            for node in ast.walk(ast.parse(Path(spec.origin).read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            others = {f"{other}.mcp" for other in apps_with_tools() if other != app_name}
+            assert not imported & others, f"{app_name}.mcp imports {imported & others}"
+
+
 # When something breaks ----------------------------------------------------------------------
 
 
@@ -309,7 +360,7 @@ class TestUnexpectedErrors:
             lambda: Task.objects.filter(project=alpha.project, key="P1-T2").update(file_globs=5)
         )
         async with connect(alpha.token, mode) as client:
-            with caplog.at_level(logging.ERROR, logger="peercode.mcp.tools"):
+            with caplog.at_level(logging.ERROR, logger="peercode.mcp.shared"):
                 result = await client.call_tool("get_task", {"key": "P1-T2"})
             # The endpoint keeps serving.
             content_of(await client.call_tool("get_task", {"key": "P1-T1"}))
@@ -319,6 +370,6 @@ class TestUnexpectedErrors:
         assert "has been logged" in text
         assert "TypeError" not in text
         assert "file_globs" not in text
-        (logged,) = [r for r in caplog.records if r.name == "peercode.mcp.tools"]
+        (logged,) = [r for r in caplog.records if r.name == "peercode.mcp.shared"]
         assert logged.exc_info is not None
         assert logged.exc_info[0] is TypeError

@@ -1,80 +1,35 @@
-"""PeerCode's MCP tools: each parses its arguments and calls one service or selector.
+"""PeerCode's MCP tools for the plan: who you are, the plan, tasks, contracts, decomposition.
 
-The model reads every docstring and field description, so they say precisely what a tool
-does, when to call it, and what comes back. Domain errors come back as ``isError`` results
-whose text says what happened and what to do next (:func:`call`); anything unexpected is
-logged here and the agent gets a generic message, never a traceback.
+Each parses its arguments and calls one service or selector of ``projects``. The model reads
+every docstring and field description, so they say precisely what a tool does, when to call
+it, and what comes back. They register on the one :data:`peercode.mcp.server.server` like
+every app's ``mcp.py``; domain errors come back as ``isError`` results whose text says what
+happened and what to do next, through :func:`peercode.mcp.shared.call`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from channels.db import database_sync_to_async
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from deltas.selectors import drift_of
 from deltas.services import coupling_guard
 from locks.models import LockStatus
 from locks.selectors import locks_of
 from peercode.actors import Actor
-from peercode.errors import PeerCodeError
+from peercode.mcp.server import server
+from peercode.mcp.shared import READ_ONLY, NoNul, NulFreeStr, TaskKey, agent_of, call
 from projects import selectors, services
 from projects.models import Agent, Contract, DecompositionRun, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-
-server = MCPServer(
-    "peercode",
-    title="PeerCode",
-    version="0.1.0",
-    instructions=(
-        "PeerCode coordinates several coding agents building one codebase. Start with whoami "
-        "(who you are, your project, your current task), then get_plan to see the phases, "
-        "tasks, waves and contracts. Claim a ready task with claim_task before working on it, "
-        "read the contracts it consumes with get_contract, and move it along with update_task "
-        "(in_progress -> review -> done). Task keys look like 'P1-T3'."
-    ),
-)
-
-READ_ONLY = ToolAnnotations(
-    read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False
-)
-
-
-def agent_of(ctx: Context) -> Agent:
-    """The agent the transport authenticated for this request."""
-    from peercode.mcp.transport import AGENT_SCOPE_KEY
-
-    request = getattr(ctx.request_context, "request", None)
-    agent = request.scope.get(AGENT_SCOPE_KEY) if request is not None else None
-    if not isinstance(agent, Agent):
-        raise ToolError("Not authenticated: connect with 'Authorization: Bearer <agent token>'.")
-    return agent
-
-
-async def call(function: Callable[[], T]) -> T:
-    """Run Django code off the event loop; a domain error becomes the tool's error text."""
-    try:
-        return await database_sync_to_async(function)()
-    except PeerCodeError as exc:
-        raise ToolError(f"{exc.message} [{exc.code}]") from exc
-    except ToolError:
-        raise
-    except Exception as exc:
-        logger.exception("MCP tool failed unexpectedly")
-        raise ToolError(
-            "PeerCode hit an unexpected error; it has been logged. Try again, and tell a human "
-            "if it keeps happening."
-        ) from exc
 
 
 # Output shapes ---------------------------------------------------------------------------
@@ -251,28 +206,6 @@ def contract_out(contract: Contract, version: int | None) -> ContractOut:
             for v in chosen
         ],
     )
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text, and no legitimate argument contains one.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters (\\x00); remove them and retry")
-    return value
-
-
-NoNul = AfterValidator(_no_nul)
-# For optional text: the validator sits on the string branch so the constraints stay there.
-NulFreeStr = Annotated[str, NoNul]
-
-TaskKey = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=40,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="A task key such as 'P1-T3'.",
-    ),
-]
 
 
 # Identity and plan -------------------------------------------------------------------------
@@ -499,10 +432,3 @@ async def decompose_project(
         )
 
     return await call(decompose)
-
-
-# After the server exists: these modules register their tools on it.
-from peercode.mcp import (  # noqa: E402
-    delta_tools,  # noqa: F401
-    lock_tools,  # noqa: F401
-)

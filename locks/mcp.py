@@ -1,15 +1,16 @@
 """PeerCode's MCP tools for locks and the push queue.
 
-They register on the same :data:`peercode.mcp.tools.server` as the plan and delta tools and
+They register on the one :data:`peercode.mcp.server.server` like every app's ``mcp.py`` and
 follow the same rules: each parses its arguments and calls the services and selectors of
 ``locks``; domain errors (a conflict names every lock in the way) come back as ``isError``
-results through :func:`peercode.mcp.tools.call`. A lock or push ticket is always named by its
-id, which the tool that created it returned.
+results through :func:`peercode.mcp.shared.call`. A lock or push ticket is always named by its
+id, which the tool that created it returned. Their shapes, :class:`~peercode.mcp.shared.LockOut`
+and :class:`~peercode.mcp.shared.TicketOut`, are shared with the delta tools.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
@@ -17,7 +18,18 @@ from pydantic import BaseModel, Field
 
 from locks import push, selectors, services
 from peercode.actors import Actor
-from peercode.mcp.tools import READ_ONLY, NoNul, TaskKey, agent_of, call, server
+from peercode.mcp.server import server
+from peercode.mcp.shared import (
+    READ_ONLY,
+    LockOut,
+    NoNul,
+    TaskKey,
+    TicketOut,
+    agent_of,
+    call,
+    lock_out,
+    ticket_out,
+)
 
 ScopeName = Literal["file", "section", "lines"]
 ModeName = Literal["exclusive", "shared"]
@@ -54,40 +66,6 @@ MUTATES = ToolAnnotations(
 )
 
 # Output shapes ---------------------------------------------------------------------------
-
-
-class LockOut(BaseModel):
-    """A lock (a lease) or a request waiting for one, as locks.selectors.as_dict shapes it."""
-
-    id: int
-    holder: str = Field(description="The agent holding (or waiting for) it.")
-    path: str
-    scope: str = Field(description="file, section or lines.")
-    section: str | None
-    start_line: int | None
-    end_line: int | None
-    mode: str = Field(description="exclusive or shared.")
-    status: str = Field(description="held, waiting, released, expired or cancelled.")
-    reason: str
-    task: str | None
-    fencing_token: int | None = Field(
-        description="Set when granted; strictly increasing per project. Pass it to whatever "
-        "acts on the repository on the strength of this lock."
-    )
-    ttl_seconds: int
-    requested_at: str | None
-    granted_at: str | None
-    renewed_at: str | None
-    expires_at: str | None = Field(
-        description="When the lease ends (held) or the wait gives up (waiting)."
-    )
-    released_at: str | None
-    released_by: str | None
-    position: int | None = Field(description="Waiting only: requests ahead of this one, + 1.")
-
-
-def lock_out(data: dict[str, Any]) -> LockOut:
-    return LockOut.model_validate({name: data.get(name) for name in LockOut.model_fields})
 
 
 class AcquireOut(BaseModel):
@@ -127,29 +105,6 @@ class ConflictAnswer(BaseModel):
 
 class ConflictsOut(BaseModel):
     answers: list[ConflictAnswer] = Field(description="One per wanted lock, in order.")
-
-
-class TicketOut(BaseModel):
-    id: int
-    branch: str
-    agent: str
-    status: str = Field(description="waiting, active, completed, abandoned or expired.")
-    paths: list[str]
-    fencing_token: int | None = Field(description="Set when your turn comes.")
-    requested_at: str | None
-    started_at: str | None
-    expires_at: str | None = Field(description="When the push lease ends (active).")
-    finished_at: str | None
-    commit_sha: str | None
-    previous_head: str | None
-    violations: list[Any] = Field(
-        description="What the git checks found wrong with the completed push (empty: none)."
-    )
-    position: int | None = None
-
-
-def ticket_out(data: dict[str, Any]) -> TicketOut:
-    return TicketOut.model_validate({name: data.get(name) for name in TicketOut.model_fields})
 
 
 class PushRequestOut(BaseModel):

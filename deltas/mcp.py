@@ -1,8 +1,9 @@
 """PeerCode's MCP tools for context deltas: push one, read them, acknowledge them, wait for them.
 
-They register on the same :data:`peercode.mcp.tools.server` as the plan tools and follow the
-same rules: each parses its arguments and calls the services and selectors of ``deltas``;
-domain errors come back as ``isError`` results through :func:`peercode.mcp.tools.call`.
+They register on the one :data:`peercode.mcp.server.server` like every app's ``mcp.py`` and
+follow the same rules: each parses its arguments and calls the services and selectors of
+``deltas``; domain errors come back as ``isError`` results through
+:func:`peercode.mcp.shared.call`.
 
 ``wait_for_updates`` is the long poll for clients that do not show server notifications to the
 model: it joins the project's Channels group (the one :func:`deltas.services.broadcast` sends
@@ -29,15 +30,18 @@ from locks import selectors as lock_selectors
 from locks.push import ticket_as_dict
 from peercode.actors import Actor
 from peercode.errors import ValidationFailed
-from peercode.mcp.lock_tools import LockOut, TicketOut, lock_out, ticket_out
-from peercode.mcp.tools import (
+from peercode.mcp.server import server
+from peercode.mcp.shared import (
     READ_ONLY,
+    LockOut,
     NoNul,
     NulFreeStr,
     TaskKey,
+    TicketOut,
     agent_of,
     call,
-    server,
+    lock_out,
+    ticket_out,
 )
 from projects.models import Agent
 
@@ -97,7 +101,7 @@ class DeltaOut(BaseModel):
     seq: int = Field(description="Its number in the project: 1, 2, 3 ... with no gap.")
     kind: str = Field(
         description="contract_change, new_dependency, scope_shift, decision, discovery, "
-        "blocker or status."
+        "blocker, status, or debate (sent by the server as a debate you take part in moves)."
     )
     significance: str = Field(description="info, normal or breaking.")
     summary: str
@@ -106,6 +110,9 @@ class DeltaOut(BaseModel):
     tasks: list[str] = Field(description="Keys of the tasks it touches.")
     contracts: list[str] = Field(description="Names of the contracts it touches.")
     paths: list[str] = Field(description="Repository paths or globs it touches.")
+    agents: list[str] = Field(
+        description="Agents it is addressed to by name (a debate's participants), if any."
+    )
     contract_version: int | None = Field(
         description="The contract version this change published (its author owns the "
         "contract), or null."
