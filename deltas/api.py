@@ -51,6 +51,9 @@ class DeltaOut(serializers.Serializer):
     tasks = serializers.ListField(child=serializers.CharField(), help_text="Task keys.")
     contracts = serializers.ListField(child=serializers.CharField(), help_text="Contract names.")
     paths = serializers.ListField(child=serializers.CharField(), help_text="Paths or globs.")
+    agents = serializers.ListField(
+        child=serializers.CharField(), help_text="Agents it is addressed to (debate deltas)."
+    )
     contract_version = serializers.IntegerField(
         allow_null=True, help_text="The contract version this change published, or null."
     )

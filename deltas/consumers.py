@@ -259,6 +259,7 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
             tasks=body["tasks"],
             contracts=body["contracts"],
             paths=body["paths"],
+            agents=body["agents"],
             author_id=message.get("author_id"),
             contract_version_id=message.get("contract_version_id"),
         )

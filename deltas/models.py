@@ -17,6 +17,7 @@ class DeltaKind(models.TextChoices):
     DISCOVERY = "discovery", "Discovery"
     BLOCKER = "blocker", "Blocker"
     STATUS = "status", "Status"
+    DEBATE = "debate", "Debate"  # sent by the server to a debate's participants
 
 
 class Significance(models.TextChoices):
@@ -57,6 +58,9 @@ class Delta(models.Model):
     tasks = models.JSONField(default=list, blank=True, help_text="Task keys it touches.")
     contracts = models.JSONField(default=list, blank=True, help_text="Contract names it touches.")
     paths = models.JSONField(default=list, blank=True, help_text="Repository paths or globs.")
+    agents = models.JSONField(
+        default=list, blank=True, help_text="Names of agents it is addressed to (debates)."
+    )
     contract_version = models.ForeignKey(
         ContractVersion,
         on_delete=models.SET_NULL,

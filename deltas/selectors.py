@@ -55,6 +55,7 @@ class Interest:
     """What an agent's open tasks touch: the yardstick for which deltas concern it."""
 
     agent_id: int
+    agent_name: str = ""
     tasks: set[str] = field(default_factory=set)
     contracts: set[str] = field(default_factory=set)
     consumed: set[str] = field(default_factory=set)
@@ -63,7 +64,7 @@ class Interest:
 
 def interest_of(agent: Agent) -> Interest:
     """The agent's unfinished tasks, their neighbours in the DAG, their contracts and globs."""
-    interest = Interest(agent_id=agent.pk)
+    interest = Interest(agent_id=agent.pk, agent_name=agent.name)
     tasks = (
         Task.objects.filter(assignee=agent)
         .exclude(status=TaskStatus.DONE)
@@ -95,7 +96,7 @@ def concerns(delta: Delta, interest: Interest) -> bool:
     """Whether a delta concerns the agent (its own deltas never do)."""
     if delta.author_id == interest.agent_id:
         return False
-    if delta.significance == Significance.BREAKING:
+    if delta.significance == Significance.BREAKING or interest.agent_name in delta.agents:
         return True
     if interest.tasks.intersection(delta.tasks) or interest.contracts.intersection(delta.contracts):
         return True
@@ -137,6 +138,7 @@ def as_dict(delta: Delta, interest: Interest | None = None) -> dict[str, Any]:
         "tasks": list(delta.tasks),
         "contracts": list(delta.contracts),
         "paths": list(delta.paths),
+        "agents": list(delta.agents),
         "contract_version": delta.contract_version.number if delta.contract_version else None,
         "proposed_spec": delta.proposed_spec or None,
         "folded": delta.folded,

@@ -65,6 +65,7 @@ def push_delta(
     paths: Sequence[str] = (),
     spec: str | None = None,
     rationale: str = "",
+    agents: Sequence[Agent] = (),
 ) -> PushResult:
     """Store a delta with the project's next sequence number and send it to subscribers.
 
@@ -74,11 +75,19 @@ def push_delta(
     contract's next version when the author holds the task that provides it; from anyone else
     the spec is recorded as a proposal for the owner. A push repeating one of the author's own
     deltas (same kind, significance, summary and touched items, and no spec) within
-    ``PEERCODE_DELTA_FOLD_SECONDS`` is folded into it instead. Emits ``delta.pushed`` or
-    ``delta.folded``; fan-out happens after commit.
+    ``PEERCODE_DELTA_FOLD_SECONDS`` is folded into it instead. ``agents`` addresses the delta
+    to those agents (it concerns them whatever their tasks); ``debate`` deltas are the server's
+    own, sent to a debate's participants. Emits ``delta.pushed`` or ``delta.folded``; fan-out
+    happens after commit.
     """
     actor.check_project(project)
     kind = _choice(kind, DeltaKind, "kind")
+    if kind == DeltaKind.DEBATE and actor.kind != "system":
+        raise ValidationFailed(
+            "Deltas of kind 'debate' are sent by the server as a debate moves on; open a debate "
+            "or take a turn in one instead.",
+            code="debate_delta_reserved",
+        )
     significance = _choice(significance, Significance, "significance")
     summary = (summary or "").strip()
     if not summary:
@@ -151,6 +160,7 @@ def push_delta(
             paths=clean_paths,
             contract_version=version,
             proposed_spec=proposed,
+            agents=[agent.name for agent in agents],
         )
         record_event(
             project=project,

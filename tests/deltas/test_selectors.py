@@ -241,6 +241,7 @@ class TestWireShape:
             "tasks": ["A"],
             "contracts": ["AuthAPI"],
             "paths": ["src/auth/**"],
+            "agents": [],
             "contract_version": None,
             "proposed_spec": None,
             "folded": 0,
