@@ -36,7 +36,24 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     integration_branch = models.CharField(max_length=200, default="peer-progress")
     max_debate_rounds = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(1), MaxValueValidator(50)]
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Rounds a debate may take before it escalates to a human.",
+    )
+    debate_round_seconds = models.PositiveIntegerField(
+        default=3600,
+        validators=[MinValueValidator(30), MaxValueValidator(7 * 86400)],
+        help_text=(
+            "How long a debate round stays open; when it runs out, a participant who has not "
+            "taken its turn counts as holding its last position."
+        ),
+    )
+    debate_stalemate_escalates = models.BooleanField(
+        default=True,
+        help_text=(
+            "Escalate a debate to a human early when no participant's stance moved for two "
+            "rounds, instead of waiting for the last round."
+        ),
     )
     default_lock_ttl_seconds = models.PositiveIntegerField(
         default=900, validators=[MinValueValidator(10), MaxValueValidator(86400)]

@@ -49,6 +49,8 @@ class ProjectAdmin(ServiceAdmin):
         "description",
         "integration_branch",
         "max_debate_rounds",
+        "debate_round_seconds",
+        "debate_stalemate_escalates",
         "default_lock_ttl_seconds",
         "coupling_guard",
     )
@@ -84,6 +86,8 @@ class ProjectAdmin(ServiceAdmin):
             description=data["description"],
             integration_branch=data["integration_branch"],
             max_debate_rounds=data["max_debate_rounds"],
+            debate_round_seconds=data["debate_round_seconds"],
+            debate_stalemate_escalates=data["debate_stalemate_escalates"],
             default_lock_ttl_seconds=data["default_lock_ttl_seconds"],
             coupling_guard=data["coupling_guard"],
             actor=actor_for(request),

@@ -59,6 +59,8 @@ class ProjectOut(serializers.Serializer):
     description = serializers.CharField()
     integration_branch = serializers.CharField()
     max_debate_rounds = serializers.IntegerField()
+    debate_round_seconds = serializers.IntegerField()
+    debate_stalemate_escalates = serializers.BooleanField()
     default_lock_ttl_seconds = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -70,6 +72,15 @@ class ProjectUpdateIn(StrictSerializer):
     description = text_field(required=False)
     integration_branch = serializers.CharField(max_length=200, required=False)
     max_debate_rounds = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    debate_round_seconds = serializers.IntegerField(
+        min_value=30,
+        max_value=7 * 86_400,
+        required=False,
+        help_text="How long a debate round stays open before silent participants hold.",
+    )
+    debate_stalemate_escalates = serializers.BooleanField(
+        required=False, help_text="Escalate a debate early when no stance moved for two rounds."
+    )
     default_lock_ttl_seconds = serializers.IntegerField(
         min_value=10, max_value=86_400, required=False
     )
@@ -83,6 +94,15 @@ class ProjectCreateIn(StrictSerializer):
     description = text_field(required=False)
     integration_branch = serializers.CharField(max_length=200, required=False)
     max_debate_rounds = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    debate_round_seconds = serializers.IntegerField(
+        min_value=30,
+        max_value=7 * 86_400,
+        required=False,
+        help_text="How long a debate round stays open before silent participants hold.",
+    )
+    debate_stalemate_escalates = serializers.BooleanField(
+        required=False, help_text="Escalate a debate early when no stance moved for two rounds."
+    )
     default_lock_ttl_seconds = serializers.IntegerField(
         min_value=10, max_value=86_400, required=False
     )

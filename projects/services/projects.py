@@ -36,6 +36,8 @@ def create_project(
     description: str = "",
     integration_branch: str | None = None,
     max_debate_rounds: int | None = None,
+    debate_round_seconds: int | None = None,
+    debate_stalemate_escalates: bool | None = None,
     default_lock_ttl_seconds: int | None = None,
     coupling_guard: str | None = None,
 ) -> Project:
@@ -54,6 +56,10 @@ def create_project(
         project.integration_branch = integration_branch
     if max_debate_rounds is not None:
         project.max_debate_rounds = max_debate_rounds
+    if debate_round_seconds is not None:
+        project.debate_round_seconds = debate_round_seconds
+    if debate_stalemate_escalates is not None:
+        project.debate_stalemate_escalates = debate_stalemate_escalates
     if default_lock_ttl_seconds is not None:
         project.default_lock_ttl_seconds = default_lock_ttl_seconds
     if coupling_guard is not None:
@@ -77,13 +83,15 @@ def create_project(
 
 
 def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project:
-    """Change a project's settings (name, description, branch, rounds, lock TTL)."""
+    """Change a project's settings (name, description, branch, debate rules, lock TTL)."""
     require_human(actor, "change project settings")
     allowed = {
         "name",
         "description",
         "integration_branch",
         "max_debate_rounds",
+        "debate_round_seconds",
+        "debate_stalemate_escalates",
         "default_lock_ttl_seconds",
         "coupling_guard",
     }

@@ -430,12 +430,16 @@ class TestProjectAdmin:
                 "description": "",
                 "integration_branch": "peer-progress",
                 "max_debate_rounds": 5,
+                "debate_round_seconds": 600,
+                "debate_stalemate_escalates": "",  # an unticked checkbox
                 "default_lock_ttl_seconds": 900,
                 "coupling_guard": "refuse",
             },
         )
         assert response.status_code == 302
-        assert Project.objects.get(slug="new-shop").coupling_guard == "refuse"
+        created = Project.objects.get(slug="new-shop")
+        assert created.coupling_guard == "refuse"
+        assert (created.debate_round_seconds, created.debate_stalemate_escalates) == (600, False)
         event = events_of("project.created")[-1]
         assert (event.subject, event.actor) == ("project:new-shop", "user:ada")
 
