@@ -5,11 +5,12 @@ Daphne sends no lifespan events, so, like the MCP session manager
 the ASGI app calls :func:`ensure_sweeper` on each connection, and the first call on an event
 loop starts the task there (a new loop, as tests make, gets its own task). Every
 ``PEERCODE_LOCK_SWEEP_SECONDS`` (default 5) it runs :func:`sweep_once` (lock leases and waits,
-then push leases) in a worker thread. Expired locks are ignored by the clock at once anyway;
-the sweep writes the expiry down, records its event, grants the waiting requests it unblocks
-and passes an expired push lease's turn on. Several server
-processes may each run one: sweeps of one project are serialized by its LockSpace row and
-idempotent.
+then push leases, then debate rounds whose deadline passed) in a worker thread. Expired locks
+are ignored by the clock at once anyway; the sweep writes the expiry down, records its event,
+grants the waiting requests it unblocks and passes an expired push lease's turn on; an overdue
+debate round closes with its silent participants holding. Several server processes may each
+run one: sweeps of one project are serialized by its LockSpace row (a debate by its own row)
+and idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from debates.services import close_overdue_rounds
 from locks.push import expire_push_leases
 from locks.services import sweep_expired
 
@@ -68,8 +70,9 @@ class LockSweeper:
 
 def sweep_once() -> int:
     """One round: expired lock leases and overdue waits, then expired push leases (the turn
-    passes on). How many ended."""
-    return sweep_expired() + expire_push_leases()
+    passes on), then debate rounds past their deadline (silent participants hold). How many
+    ended."""
+    return sweep_expired() + expire_push_leases() + close_overdue_rounds()
 
 
 sweeper = LockSweeper()

@@ -222,7 +222,15 @@ PEERCODE_INTEGRATION_BRANCH = os.environ.get("PEERCODE_INTEGRATION_BRANCH", "pee
 PEERCODE_PUBLIC_URL = os.environ.get("PEERCODE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "").strip()
 PEERCODE_ANTHROPIC_MODEL = os.environ.get("PEERCODE_ANTHROPIC_MODEL", "claude-sonnet-5-5")
+PEERCODE_MEDIATION_MAX_TOKENS = env_int("PEERCODE_MEDIATION_MAX_TOKENS", 2000)
 PEERCODE_DECOMPOSE_MAX_TOKENS = env_int("PEERCODE_DECOMPOSE_MAX_TOKENS", 16000)
+# Web search for debate evidence (debates/search.py): "" turns it off, "nimble" uses Nimble.
+PEERCODE_SEARCH_PROVIDER = os.environ.get("PEERCODE_SEARCH_PROVIDER", "").strip().lower()
+NIMBLE_API_KEY = os.environ.get("NIMBLE_API_KEY", "").strip()
+# Passed to the SDK explicitly, so its own NIMBLE_BASE_URL lookup never redirects our traffic.
+PEERCODE_NIMBLE_BASE_URL = (
+    os.environ.get("PEERCODE_NIMBLE_BASE_URL", "https://sdk.nimbleway.com").strip().rstrip("/")
+)
 
 LOGGING = {
     "version": 1,

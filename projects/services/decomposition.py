@@ -242,7 +242,7 @@ def _ask_and_import(
             actor=actor,
             outcome=DecompositionOutcome.FAILED,
             started=started,
-            error=_describe_api_error(exc),
+            error=describe_api_error(exc),
         )
         raise UpstreamFailed(_upstream_advice(exc, run), details={"run": run.pk}) from exc
     except ValueError as exc:
@@ -394,7 +394,8 @@ def _invalid_error(run: DecompositionRun, problems: list[str]) -> ValidationFail
     )
 
 
-def _describe_api_error(exc: anthropic.APIError) -> str:
+def describe_api_error(exc: anthropic.APIError) -> str:
+    """One line saying what went wrong with an Anthropic API call, to store or show."""
     import anthropic
 
     if isinstance(exc, anthropic.APIStatusError):
@@ -414,7 +415,7 @@ def _upstream_advice(exc: anthropic.APIError, run: DecompositionRun) -> str:
         "or write the plan yourself and import it with "
         f"'python manage.py plan import FILE --project {run.project.slug}'"
     )
-    what = _describe_api_error(exc)
+    what = describe_api_error(exc)
     status = getattr(exc, "status_code", None)
     if status == 401:
         advice = (

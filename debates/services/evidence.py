@@ -1,0 +1,56 @@
+"""Web searches kept as evidence: each result is stored as the server retrieved it, so a turn
+that cites it carries the provider, query and retrieval time PeerCode saw, not an agent's word
+for them."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from debates import search
+from debates.models import SearchHit
+from peercode.actors import Actor
+from peercode.events.services import record_event
+from projects.models import Agent
+
+
+def search_web(
+    *,
+    agent: Agent,
+    query: str,
+    limit: int = search.DEFAULT_LIMIT,
+    provider: search.SearchProvider | None = None,
+) -> list[SearchHit]:
+    """Search the web through the configured provider and keep the results, which any turn
+    of the agent's project may then cite by id. The search runs before the transaction (it
+    may take seconds); storing its results is one transaction. Emits ``search.performed``.
+    Raises ``NotConfigured`` without a provider, ``UpstreamFailed`` when it fails."""
+    results = search.search_web(query=query, limit=limit, provider=provider)
+    with transaction.atomic():
+        hits = SearchHit.objects.bulk_create(
+            SearchHit(
+                project=agent.project,
+                agent=agent,
+                provider=results.provider,
+                query=results.query,
+                rank=rank,
+                title=hit.title[:500],
+                url=hit.url,
+                snippet=hit.snippet,
+                retrieved_at=results.retrieved_at,
+            )
+            for rank, hit in enumerate(results.hits, start=1)
+        )
+        record_event(
+            project=agent.project,
+            type="search.performed",
+            actor=Actor.for_agent(agent),
+            subject=f"agent:{agent.name}",
+            payload={"provider": results.provider, "query": results.query, "hits": len(hits)},
+        )
+    if hits and hits[0].pk is None:  # backends that return no ids from bulk_create
+        hits = list(
+            SearchHit.objects.filter(
+                agent=agent, query=results.query, retrieved_at=results.retrieved_at
+            ).order_by("rank")
+        )
+    return hits

@@ -1,0 +1,418 @@
+"""Taking a turn: propose or support, with a rationale, objections, answers and evidence.
+
+A turn is idempotent under its client key: a retry with the same key and the same content
+returns the turn already taken (counted once); the same key with other content is refused.
+The debate's row is locked while the turn is checked and stored, and the last turn of a round
+closes it in the same transaction (:func:`debates.services.rounds.close_round`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from debates import rules
+from debates.models import (
+    Debate,
+    DebateStatus,
+    Evidence,
+    Objection,
+    Proposal,
+    SearchHit,
+    Turn,
+    TurnKind,
+)
+from debates.services.common import (
+    MAX_CLIENT_KEY,
+    MAX_ITEM_TEXT,
+    MAX_ITEMS,
+    MAX_PROPOSAL,
+    MAX_RATIONALE,
+    bounded_text,
+    locked,
+    require_status,
+    turns_in,
+)
+from debates.services.rounds import RoundClosed, attach_mediation, close_round
+from peercode.actors import Actor
+from peercode.errors import Conflict, PermissionDenied, ValidationFailed
+from peercode.events.services import record_event
+from projects.models import Agent
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    turn: Turn
+    debate: Debate
+    replayed: bool  # True: a retry of a turn already taken under this client key
+    closed: RoundClosed | None  # the round this turn closed, if it was the last one
+
+
+def submit_turn(
+    *,
+    agent: Agent,
+    debate_id: int,
+    client_key: str,
+    kind: str,
+    rationale: str,
+    proposal: str | None = None,
+    supports: str | None = None,
+    answers: Sequence[Mapping[str, Any]] = (),
+    objections: Sequence[Mapping[str, Any]] = (),
+    evidence: Sequence[Mapping[str, Any]] = (),
+) -> TurnResult:
+    """Take the agent's one turn in the debate's current round.
+
+    ``kind`` is ``propose`` (``proposal``: a concrete alternative; refused when it restates the
+    agent's own earlier proposal or another visible one) or ``support`` (``supports``: a
+    proposal label such as ``P2`` the agent can see). From the second round of a set on,
+    ``answers`` must answer every objection the previous round raised against the proposal
+    the agent stood for, unless it now supports another agent's proposal. Guarantees: one turn
+    per participant per round, the round closed exactly once, everything or nothing stored.
+    Emits ``debate.turn_taken`` (and what closing the round emits).
+    """
+    key = bounded_text(client_key, what="The client key", limit=MAX_CLIENT_KEY)
+    rationale = bounded_text(rationale, what="The rationale", limit=MAX_RATIONALE)
+    if kind not in (TurnKind.PROPOSE, TurnKind.SUPPORT):
+        raise ValidationFailed(
+            f"Unknown turn kind {kind!r}; use 'propose' (with 'proposal') or 'support' (with "
+            "'supports', a proposal label such as 'P2').",
+            code="unknown_turn_kind",
+        )
+    text = None
+    if kind == TurnKind.PROPOSE:
+        if supports is not None:
+            raise ValidationFailed(
+                "A 'propose' turn carries 'proposal', not 'supports'.", code="mixed_turn"
+            )
+        text = bounded_text(proposal, what="The proposal", limit=MAX_PROPOSAL)
+    elif proposal is not None or not supports:
+        raise ValidationFailed(
+            "A 'support' turn names the proposal it supports in 'supports' (e.g. 'P2') and "
+            "carries no 'proposal'.",
+            code="support_needs_label",
+        )
+    answer_items = _items(answers, ("objection", "response"), what="answers")
+    objection_items = _items(objections, ("proposal", "text"), what="objections")
+    evidence_items = _evidence_items(evidence)
+    fingerprint = _fingerprint(
+        kind, text, supports, rationale, answer_items, objection_items, evidence_items
+    )
+    with transaction.atomic():
+        debate = locked(debate_id, agent.project)
+        earlier = Turn.objects.filter(debate=debate, agent=agent, client_key=key).first()
+        if earlier is not None:
+            if earlier.fingerprint != fingerprint:
+                raise Conflict(
+                    f"client_key {key!r} was already used for your turn in round "
+                    f"{earlier.round_number} with different content; a retry must resend the "
+                    "same turn, and a new turn needs a new key.",
+                    code="client_key_reused",
+                )
+            return TurnResult(turn=earlier, debate=debate, replayed=True, closed=None)
+        if not debate.participants.filter(pk=agent.pk).exists():
+            raise PermissionDenied(
+                f"You ({agent.name}) are not a participant of debate #{debate.pk}; only its "
+                "participants take turns.",
+                code="not_a_participant",
+            )
+        require_status(debate, DebateStatus.OPEN, action="take a turn")
+        number = debate.current_round
+        if turns_in(debate, number).filter(agent=agent).exists():
+            raise Conflict(
+                f"You already took your turn in round {number} of debate #{debate.pk}; wait "
+                "for the others (get_debate shows who is awaited).",
+                code="turn_already_taken",
+            )
+        visible = _visible_proposals(debate, agent)
+        last = (
+            Turn.objects.filter(debate=debate, agent=agent)
+            .select_related("stance")
+            .order_by("-round_number")
+            .first()
+        )
+        if text is not None:
+            _refuse_restatement(debate, agent, text, visible)
+            stance = Proposal.objects.create(
+                debate=debate,
+                number=debate.proposals.count() + 1,
+                author=agent,
+                author_label=Actor.for_agent(agent).label,
+                round_number=number,
+                text=text,
+            )
+        else:
+            stance = _by_label(visible, str(supports), what="support")
+        _check_answers(debate, agent, last, stance, answer_items)
+        targets = [
+            _by_label(visible, item["proposal"], what="object to") for item in objection_items
+        ]
+        if any(target.pk == stance.pk for target in targets):
+            raise ValidationFailed(
+                f"You cannot object to {stance.label}, the proposal your turn stands for.",
+                code="objection_to_own_stance",
+            )
+        hits = _search_hits(agent, evidence_items)
+        turn = Turn.objects.create(
+            debate=debate,
+            round_number=number,
+            agent=agent,
+            kind=kind,
+            stance=stance,
+            rationale=rationale,
+            answers=[
+                {"objection": item["objection"].upper(), "response": item["response"]}
+                for item in answer_items
+            ],
+            moved=None if last is None else last.stance_id != stance.pk,
+            client_key=key,
+            fingerprint=fingerprint,
+        )
+        first_objection = debate.objections.count() + 1
+        for offset, (item, target) in enumerate(zip(objection_items, targets, strict=True)):
+            Objection.objects.create(
+                debate=debate,
+                turn=turn,
+                number=first_objection + offset,
+                proposal=target,
+                text=item["text"],
+            )
+        for item, hit in zip(evidence_items, hits, strict=True):
+            _store_evidence(debate, turn, item, hit)
+        record_event(
+            project=debate.project,
+            type="debate.turn_taken",
+            actor=Actor.for_agent(agent),
+            subject=f"debate:{debate.pk}",
+            payload={
+                "round": number,
+                "kind": kind,
+                "stance": stance.label,
+                "moved": turn.moved,
+                "objections": len(objection_items),
+                "answers": len(answer_items),
+                "evidence": len(evidence_items),
+            },
+        )
+        closed = None
+        if turns_in(debate, number).count() == debate.participants.count():
+            closed = close_round(debate, closed_by="turns", now=timezone.now())
+    if closed is not None and closed.escalated:
+        attach_mediation(debate_id=debate.pk)
+    return TurnResult(turn=turn, debate=debate, replayed=False, closed=closed)
+
+
+def _visible_proposals(debate: Debate, agent: Agent) -> dict[str, Proposal]:
+    """The proposals the agent can see, by label: the opening one, those of closed rounds, its
+    own, and the current round's unless the round is blind."""
+    visible: dict[str, Proposal] = {}
+    for proposal in debate.proposals.all():
+        hidden = (
+            proposal.round_number == debate.current_round
+            and debate.is_blind
+            and proposal.author_id != agent.pk
+        )
+        if not hidden:
+            visible[proposal.label] = proposal
+    return visible
+
+
+def _by_label(visible: Mapping[str, Proposal], label: str, *, what: str) -> Proposal:
+    found = visible.get(label.strip().upper())
+    if found is None:
+        choices = ", ".join(visible) or "none yet: propose one"
+        raise ValidationFailed(
+            f"There is no proposal {label!r} you can {what} in this debate; the proposals you "
+            f"can see are: {choices}.",
+            code="unknown_proposal",
+            details={"visible": list(visible)},
+        )
+    return found
+
+
+def _refuse_restatement(
+    debate: Debate, agent: Agent, text: str, visible: Mapping[str, Proposal]
+) -> None:
+    for proposal in debate.proposals.filter(author=agent):
+        if rules.restates(text, proposal.text):
+            raise ValidationFailed(
+                f"This restates your own proposal {proposal.label}: propose an alternative or "
+                "support one. (Proposals are compared after normalizing case, spacing and "
+                f"punctuation; {int(rules.RESTATE_SIMILARITY * 100)}% of word trigrams in "
+                "common counts as the same.)",
+                code="restated_proposal",
+                details={"proposal": proposal.label},
+            )
+    for label, proposal in visible.items():
+        if proposal.author_id != agent.pk and rules.restates(text, proposal.text):
+            raise ValidationFailed(
+                f"This restates {label} by {proposal.author_label}: support {label} instead of "
+                "proposing it again, or propose a real alternative.",
+                code="duplicate_proposal",
+                details={"proposal": label},
+            )
+
+
+def _check_answers(
+    debate: Debate,
+    agent: Agent,
+    last: Turn | None,
+    stance: Proposal,
+    answers: list[dict[str, str]],
+) -> None:
+    if not answers and (debate.is_blind or last is None):
+        return
+    raised = {
+        objection.label: objection
+        for objection in Objection.objects.filter(
+            debate=debate, turn__round_number=debate.current_round - 1
+        )
+    }
+    if debate.is_blind and answers:
+        raise ValidationFailed(
+            "The first round of a set has no earlier objections to answer; leave 'answers' out.",
+            code="nothing_to_answer",
+        )
+    answered: set[str] = set()
+    for item in answers:
+        label = item["objection"].strip().upper()
+        if label not in raised:
+            raise ValidationFailed(
+                f"{item['objection']!r} is not an objection of the previous round; the "
+                f"objections you can answer are: {', '.join(raised) or 'none'}.",
+                code="unknown_objection",
+                details={"objections": list(raised)},
+            )
+        if label in answered:
+            raise ValidationFailed(f"You answered {label} twice.", code="duplicate_answer")
+        answered.add(label)
+    conceded = stance.author_id != agent.pk and last is not None and stance.pk != last.stance_id
+    if last is None or last.stance_id is None or conceded:
+        return
+    owed = [
+        label
+        for label, objection in raised.items()
+        if objection.proposal_id == last.stance_id and label not in answered
+    ]
+    if owed:
+        raise ValidationFailed(
+            f"Answer the objections raised last round against your position before you go on: "
+            f"{', '.join(owed)} (get_debate shows them). Put each in 'answers' as "
+            '{"objection": "O1", "response": "..."}; or support another proposal.',
+            code="objections_unanswered",
+            details={"objections": owed},
+        )
+
+
+def _items(
+    raw: Sequence[Mapping[str, Any]], fields: tuple[str, str], *, what: str
+) -> list[dict[str, str]]:
+    if not isinstance(raw, list | tuple):
+        raise ValidationFailed(f"'{what}' must be a list.", code=f"bad_{what}")
+    if len(raw) > MAX_ITEMS:
+        raise ValidationFailed(
+            f"At most {MAX_ITEMS} {what} per turn; {len(raw)} were given.",
+            code=f"too_many_{what}",
+        )
+    key, body = fields
+    example = json.dumps({key: "P1" if key == "proposal" else "O1", body: "..."})
+    clean = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping) or set(item) != {key, body}:
+            raise ValidationFailed(
+                f"{what}[{index}] must be an object with exactly '{key}' and '{body}', "
+                f"e.g. {example}.",
+                code=f"bad_{what}",
+            )
+        label = bounded_text(str(item[key]), what=f"{what}[{index}].{key}", limit=20)
+        text = bounded_text(
+            str(item[body]) if item[body] is not None else "",
+            what=f"{what}[{index}].{body}",
+            limit=MAX_ITEM_TEXT,
+        )
+        clean.append({key: label, body: text})
+    return clean
+
+
+def _evidence_items(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if not isinstance(raw, list | tuple):
+        raise ValidationFailed("'evidence' must be a list.", code="bad_evidence")
+    if len(raw) > MAX_ITEMS:
+        raise ValidationFailed(
+            f"At most {MAX_ITEMS} pieces of evidence per turn; {len(raw)} were given.",
+            code="too_many_evidence",
+        )
+    clean: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, Mapping) and set(item) == {"search_result"}:
+            hit_id = item["search_result"]
+            if isinstance(hit_id, bool) or not isinstance(hit_id, int) or hit_id < 1:
+                raise ValidationFailed(
+                    f"evidence[{index}].search_result must be the id of a search_web result.",
+                    code="bad_evidence",
+                )
+            clean.append({"search_result": hit_id})
+        elif isinstance(item, Mapping) and set(item) == {"url", "quote"}:
+            url = bounded_text(str(item["url"] or ""), what=f"evidence[{index}].url", limit=2000)
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValidationFailed(
+                    f"evidence[{index}].url must be an http(s) URL, got {url[:100]!r}.",
+                    code="bad_evidence_url",
+                )
+            quote = bounded_text(
+                str(item["quote"] or ""), what=f"evidence[{index}].quote", limit=MAX_ITEM_TEXT
+            )
+            clean.append({"url": url, "quote": quote})
+        else:
+            raise ValidationFailed(
+                f"evidence[{index}] must be {{'search_result': <id from search_web>}} or "
+                "{'url': 'https://...', 'quote': 'the words you rely on'}.",
+                code="bad_evidence",
+            )
+    return clean
+
+
+def _search_hits(agent: Agent, items: list[dict[str, Any]]) -> list[SearchHit | None]:
+    wanted = [item["search_result"] for item in items if "search_result" in item]
+    found = {hit.pk: hit for hit in SearchHit.objects.filter(project=agent.project, pk__in=wanted)}
+    missing = [str(pk) for pk in wanted if pk not in found]
+    if missing:
+        raise ValidationFailed(
+            f"Unknown search result id(s): {', '.join(missing)}; cite ids that search_web "
+            "returned in this project.",
+            code="unknown_search_result",
+        )
+    return [found.get(item.get("search_result", 0)) for item in items]
+
+
+def _store_evidence(
+    debate: Debate, turn: Turn, item: dict[str, Any], hit: SearchHit | None
+) -> Evidence:
+    if hit is not None:
+        return Evidence.objects.create(
+            debate=debate,
+            turn=turn,
+            url=hit.url,
+            quote=hit.snippet[:MAX_ITEM_TEXT] or hit.title,
+            provider=hit.provider,
+            query=hit.query,
+            retrieved_at=hit.retrieved_at,
+            search_hit=hit,
+        )
+    return Evidence.objects.create(debate=debate, turn=turn, url=item["url"], quote=item["quote"])
+
+
+def _fingerprint(*parts: Any) -> str:
+    canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+__all__ = ["TurnResult", "submit_turn"]
