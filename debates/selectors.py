@@ -42,8 +42,8 @@ def get_debate(*, project: Project, debate_id: int) -> Debate:
     )
     if debate is None:
         raise NotFound(
-            f"Project {project.slug!r} has no debate #{debate_id}; list_debates shows the "
-            "debates you can see.",
+            f"Project {project.slug!r} has no debate #{debate_id}; list the project's debates to "
+            "find its id.",
             code="unknown_debate",
         )
     return debate

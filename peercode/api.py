@@ -33,6 +33,10 @@ from peercode.errors import PeerCodeError, PermissionDenied
 if TYPE_CHECKING:
     from projects.models import Agent
 
+# The largest id a database row can have (a signed 64-bit integer); a bigger number in a URL
+# or a body names no row, and must not reach the database driver, which would fail on it.
+MAX_ROW_ID = 2**63 - 1
+
 # Query parameters that paging and DRF itself read, so no endpoint refuses them.
 PAGING_PARAMETERS = frozenset({"limit", "offset", "format"})
 

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("deltas.urls")),
     path("", include("locks.urls")),
+    path("", include("debates.urls")),
 ]

@@ -38,7 +38,7 @@ def locked(debate_id: int, project: Project | int) -> Debate:
     if debate is None:
         where = f"Project {project.slug!r}" if isinstance(project, Project) else "This project"
         raise NotFound(
-            f"{where} has no debate #{debate_id}; list_debates shows the debates you can see.",
+            f"{where} has no debate #{debate_id}; list the project's debates to find its id.",
             code="unknown_debate",
         )
     return debate
@@ -71,8 +71,8 @@ def require_steward(actor: Actor, action: str) -> None:
         return
     if actor.is_agent or not actor.is_staff:
         raise PermissionDenied(
-            f"Only a human lead can {action}; agents negotiate through debate_turn, and "
-            "escalated debates are decided in the dashboard or the admin.",
+            f"Only a human lead can {action}; agents negotiate with their turns, and "
+            "escalated debates are decided by a lead in the dashboard or the admin.",
             code="leads_only",
         )
 

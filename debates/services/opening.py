@@ -40,13 +40,16 @@ def open_debate(
     task: str | None = None,
     proposal: str | None = None,
     rationale: str = "",
+    proposal_author: Agent | None = None,
 ) -> Debate:
     """Open a debate among two or more agents of the project and start its first round.
 
     An agent that opens a debate takes part in it. ``proposal`` (optional) is the opening
-    proposal P1, visible to every participant from the start. Emits ``debate.opened`` and sends
-    a ``debate`` delta to the participants. Refuses, changing nothing: an unknown subject,
-    fewer than two participants, unknown or inactive agents, agents of another project.
+    proposal P1, visible to every participant from the start, written by the opener (or by
+    ``proposal_author``, a participant, when the opener brings someone else's proposal).
+    Emits ``debate.opened`` and sends a ``debate`` delta to the participants. Refuses, changing
+    nothing: an unknown subject, fewer than two participants, unknown or inactive agents,
+    agents of another project.
     """
     actor.check_project(project)
     topic = bounded_text(topic, what="The topic", limit=MAX_TOPIC)
@@ -76,12 +79,12 @@ def open_debate(
         open_round(debate, 1, timezone.now())
         debate.save()
         if opening is not None:
-            author = actor.agent
+            author = proposal_author or actor.agent
             Proposal.objects.create(
                 debate=debate,
                 number=1,
                 author=author,
-                author_label=actor.label,
+                author_label=Actor.for_agent(author).label if author else actor.label,
                 round_number=0,
                 text=opening,
             )
@@ -144,19 +147,13 @@ def open_debate_from_proposal(
         debate = open_debate(
             project=project,
             actor=actor,
-            topic=topic or f"{contract.name}: {delta.summary}",
+            topic=topic or f"{contract.name}: {delta.summary}"[:MAX_TOPIC],
             participants=names,
             subject=SubjectKind.CONTRACT,
             contract=contract.name,
             contract_version=current.number if current else None,
-        )
-        Proposal.objects.create(
-            debate=debate,
-            number=1,
-            author=delta.author,
-            author_label=delta.author_label,
-            round_number=0,
-            text=delta.proposed_spec,
+            proposal=delta.proposed_spec,
+            proposal_author=delta.author,
         )
         Debate.objects.filter(pk=debate.pk).update(source_delta_seq=seq)
         debate.source_delta_seq = seq

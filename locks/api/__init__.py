@@ -14,7 +14,6 @@ Every public name is importable from ``locks.api`` itself; ``locks.urls`` routes
 
 from locks.api.common import (
     LOCK_ID,
-    MAX_ROW_ID,
     TICKET_ID,
     AgentsChange,
     LockAgentsOnly,
@@ -54,7 +53,6 @@ from locks.api.serializers import (
 
 __all__ = [
     "LOCK_ID",
-    "MAX_ROW_ID",
     "TICKET_ID",
     "AcquireIn",
     "AcquireOut",

@@ -10,10 +10,6 @@ from rest_framework.views import APIView
 
 from peercode.api import AgentsOnly, is_agent_request
 
-# The largest id a database row can have (a signed 64-bit integer); a bigger number in a URL
-# names no row, and must not reach the database driver, which would fail on it.
-MAX_ROW_ID = 2**63 - 1
-
 LOCK_ID = OpenApiParameter(
     "lock_id", int, OpenApiParameter.PATH, description="The lock's id, as acquiring it returned."
 )

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from locks import selectors, services
-from locks.api.common import LOCK_ID, MAX_ROW_ID, AgentsChange, LockAgentsOnly
+from locks.api.common import LOCK_ID, AgentsChange, LockAgentsOnly
 from locks.api.serializers import (
     AcquireIn,
     AcquireOut,
@@ -23,6 +23,7 @@ from locks.api.serializers import (
 from locks.models import Lock
 from locks.rules import normalize_path
 from peercode.api import (
+    MAX_ROW_ID,
     NoInput,
     PeerCodeView,
     actor_from_request,

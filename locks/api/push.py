@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from locks import push
-from locks.api.common import MAX_ROW_ID, TICKET_ID, AgentsChange, LockAgentsOnly
+from locks.api.common import TICKET_ID, AgentsChange, LockAgentsOnly
 from locks.api.serializers import (
     PushCompleteIn,
     PushFilter,
@@ -21,6 +21,7 @@ from locks.api.serializers import (
 )
 from locks.models import PushTicket
 from peercode.api import (
+    MAX_ROW_ID,
     NoInput,
     PeerCodeView,
     actor_from_request,

@@ -11,10 +11,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from locks import services
-from locks.api.common import MAX_ROW_ID
 from locks.models import LockStatus, Mode, Scope
 from locks.rules import MAX_LINE, MAX_PATH_LENGTH, MAX_SECTION_LENGTH
-from peercode.api import QuerySerializer, StrictSerializer
+from peercode.api import MAX_ROW_ID, QuerySerializer, StrictSerializer
 from projects.api.serializers import choice_field, key_list, text_field
 
 
