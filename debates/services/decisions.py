@@ -4,6 +4,8 @@ authored by the debate, and a breaking contract-change delta reaches every consu
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,6 +49,7 @@ def conclude(
     proposal: Proposal | None,
     decided_by: str,
     reason: str = "",
+    now: datetime | None = None,
 ) -> Debate:
     """Record the decision and the dissent, apply it to the contract, and tell everyone (the
     caller holds the debate's lock). Emits ``debate.decided``."""
@@ -58,7 +61,7 @@ def conclude(
     debate.decision_reason = reason
     debate.dissent = _dissent(debate, proposal, decision_kind)
     debate.round_deadline = None
-    debate.closed_at = timezone.now()
+    debate.closed_at = now or timezone.now()
     if decision_kind != DecisionKind.REJECTED and debate.subject_kind == SubjectKind.CONTRACT:
         debate.resulting_version = _publish(debate, text)
     debate.save()

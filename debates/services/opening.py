@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.utils import timezone
 
-from debates.models import Debate, Proposal, SubjectKind
+from debates.models import Debate, DebateStatus, Proposal, SubjectKind
 from debates.services.common import (
     MAX_PARTICIPANTS,
     MAX_PROPOSAL,
@@ -63,6 +63,12 @@ def open_debate(
         project, subject, contract=contract, contract_version=contract_version, task=task
     )
     agents = _participants(project, actor, participants)
+    if proposal_author is not None and proposal_author not in agents:
+        raise ValidationFailed(
+            f"The opening proposal's author {proposal_author.name!r} must take part in the "
+            "debate; add it to the participants.",
+            code="author_not_participant",
+        )
     with transaction.atomic():
         debate = Debate.objects.create(
             project=project,
@@ -117,8 +123,22 @@ def open_debate_from_proposal(
 ) -> Debate:
     """Turn a non-owner's contract proposal (a ``contract_change`` delta carrying a proposed
     spec) into a debate between its author and the agent whose task owns the contract, with
-    the proposed spec as the opening proposal P1 (authored by the proposer)."""
+    the proposed spec as the opening proposal P1 (authored by the proposer).
+
+    Idempotent while that debate is live: asking again (a retried call, or the other party)
+    returns the open or escalated debate already made from the delta."""
     actor.check_project(project)
+    live = (
+        Debate.objects.filter(
+            project=project,
+            source_delta_seq=seq,
+            status__in=(DebateStatus.OPEN, DebateStatus.ESCALATED),
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if live is not None:
+        return live
     delta = (
         Delta.objects.select_related("author")
         .filter(project=project, seq=seq, kind=DeltaKind.CONTRACT_CHANGE)

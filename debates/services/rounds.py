@@ -67,12 +67,20 @@ def close_round(debate: Debate, *, closed_by: str, now: datetime) -> RoundClosed
     for agent in participants:
         if agent.pk not in taken:
             last = Turn.objects.filter(debate=debate, agent=agent).order_by("-round_number").first()
+            # Before any turn, an author stands for the opening proposal it wrote.
+            stance_id = (
+                last.stance_id
+                if last
+                else Proposal.objects.filter(debate=debate, round_number=0, author=agent)
+                .values_list("pk", flat=True)
+                .first()
+            )
             taken[agent.pk] = Turn.objects.create(
                 debate=debate,
                 round_number=number,
                 agent=agent,
                 kind=TurnKind.SILENT,
-                stance_id=last.stance_id if last else None,
+                stance_id=stance_id,
                 rationale="",
                 moved=None if last is None else False,
             )
@@ -115,6 +123,7 @@ def close_round(debate: Debate, *, closed_by: str, now: datetime) -> RoundClosed
             text=chosen.text,
             proposal=chosen,
             decided_by="consensus",
+            now=now,
         )
     elif tally.outcome == "escalated":
         _escalate(debate, tally, now)
