@@ -62,15 +62,16 @@ Kind = Literal[
     "contract_change", "new_dependency", "scope_shift", "decision", "discovery", "blocker", "status"
 ]
 SignificanceLevel = Literal["info", "normal", "breaking"]
+# Field before NoNul: after a validator, pydantic would leave the pattern out of the schema.
 ContractName = Annotated[
     str,
-    NoNul,
     Field(
         min_length=1,
         max_length=120,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/ -]*$",
         description="A contract's name, e.g. 'AuthAPI'.",
     ),
+    NoNul,
 ]
 RepoPath = Annotated[
     str,

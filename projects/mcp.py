@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from debates.selectors import awaiting_count
 from deltas.selectors import drift_of
 from deltas.services import coupling_guard
 from locks.models import LockStatus
@@ -89,6 +90,10 @@ class WhoAmI(BaseModel):
     )
     held_locks: int = Field(description="Locks you hold now (list_locks with mine=true).")
     waiting_locks: int = Field(description="Your lock requests waiting in line.")
+    debates_awaiting: int = Field(
+        description="Open debates whose current round waits for your turn (list_debates "
+        "awaiting_me=true)."
+    )
 
 
 class PhaseOut(BaseModel):
@@ -214,8 +219,8 @@ def contract_out(contract: Contract, version: int | None) -> ContractOut:
 @server.tool(title="Who am I", annotations=READ_ONLY)
 async def whoami(ctx: Context) -> WhoAmI:
     """Who you are in PeerCode: your agent name, your project, your current task and every task
-    assigned to you, how many tasks are ready to claim, how many updates wait for you and how
-    many locks you hold. Call it first in a session."""
+    assigned to you, how many tasks are ready to claim, how many updates wait for you, how
+    many locks you hold and how many debates wait for your turn. Call it first in a session."""
     agent = agent_of(ctx)
 
     def read() -> WhoAmI:
@@ -232,6 +237,7 @@ async def whoami(ctx: Context) -> WhoAmI:
             unacknowledged_updates=len(drift_of(agent)),
             held_locks=sum(1 for lock in mine_locks if lock.status == LockStatus.HELD),
             waiting_locks=sum(1 for lock in mine_locks if lock.status == LockStatus.WAITING),
+            debates_awaiting=awaiting_count(agent),
         )
 
     return await call(read)

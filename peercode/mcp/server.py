@@ -21,7 +21,9 @@ server = MCPServer(
         "(who you are, your project, your current task), then get_plan to see the phases, "
         "tasks, waves and contracts. Claim a ready task with claim_task before working on it, "
         "read the contracts it consumes with get_contract, and move it along with update_task "
-        "(in_progress -> review -> done). Task keys look like 'P1-T3'."
+        "(in_progress -> review -> done). Task keys look like 'P1-T3'. When you disagree with a "
+        "peer about an interface or an approach, open_debate instead of arguing in deltas, and "
+        "take your turn with debate_turn whenever whoami shows debates_awaiting."
     ),
 )
 

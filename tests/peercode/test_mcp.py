@@ -323,10 +323,17 @@ class TestToolDiscovery:
         for app_name in apps_with_tools():
             module = sys.modules.get(f"{app_name}.mcp")
             assert module is not None, f"{app_name}.mcp was not discovered"
+            # An app's mcp may be a module or a package whose submodules define the tools.
+            modules = [
+                loaded
+                for loaded_name, loaded in list(sys.modules.items())
+                if loaded_name == module.__name__ or loaded_name.startswith(module.__name__ + ".")
+            ]
             defined_here = {
                 name
                 for name in names
-                if getattr(getattr(module, name, None), "__module__", None) == module.__name__
+                for each in modules
+                if getattr(getattr(each, name, None), "__module__", None) == each.__name__
             }
             assert defined_here, f"{app_name}.mcp registers no listed tool"
 
@@ -337,8 +344,13 @@ class TestToolDiscovery:
             spec = importlib.util.find_spec(f"{app_name}.mcp")
             assert spec is not None
             assert spec.origin is not None
+            origin = Path(spec.origin)
+            # A package's every module counts, not just its __init__.
+            sources = (
+                sorted(origin.parent.glob("*.py")) if origin.name == "__init__.py" else [origin]
+            )
             imported: set[str] = set()
-            for node in ast.walk(ast.parse(Path(spec.origin).read_text())):
+            for node in (n for src in sources for n in ast.walk(ast.parse(src.read_text()))):
                 if isinstance(node, ast.Import):
                     imported |= {alias.name for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
