@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 RESTATE_SIMILARITY = 0.9
 STALEMATE_ROUNDS = 2
@@ -70,6 +71,22 @@ class Tally:
             if stance is not None:
                 backing.setdefault(stance, []).append(agent)
         return backing
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Tally:
+        """The tally a closed round stored (:meth:`as_json`), read back."""
+
+        def number(label: str | None) -> int | None:
+            return int(label[1:]) if label else None
+
+        return cls(
+            stances={agent: number(label) for agent, label in data["stances"].items()},
+            moved=tuple(data["moved"]),
+            silent=tuple(data["silent"]),
+            outcome=data["outcome"],
+            consensus_on=number(data.get("consensus_on")),
+            escalation_reason=data.get("escalation_reason") or "",
+        )
 
     def as_json(self) -> dict[str, object]:
         return {

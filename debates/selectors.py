@@ -10,7 +10,7 @@ show as quotes.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
@@ -27,6 +27,9 @@ from debates.models import (
 )
 from peercode.errors import NotFound, ValidationFailed
 from projects.models import Agent, Project
+
+if TYPE_CHECKING:
+    from debates.services.evidence import KeptSearch
 
 STATUSES = ", ".join(DebateStatus.values)
 
@@ -306,6 +309,16 @@ def search_hit_as_dict(hit: SearchHit) -> dict[str, Any]:
         "provider": hit.provider,
         "query": hit.query,
         "retrieved_at": hit.retrieved_at.isoformat(),
+    }
+
+
+def search_as_dict(kept: KeptSearch) -> dict[str, Any]:
+    """A search and its stored results, as REST and MCP return them."""
+    return {
+        "provider": kept.provider,
+        "query": kept.query,
+        "retrieved_at": kept.retrieved_at.isoformat(),
+        "results": [search_hit_as_dict(hit) for hit in kept.hits],
     }
 
 

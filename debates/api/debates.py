@@ -234,5 +234,5 @@ class DebateSearchView(PeerCodeView):
     def post(self, request: Request, slug: str) -> Response:
         get_project(slug=slug, actor=actor_from_request(request))
         data = parse_body(SearchIn, request)
-        hits = services.search_web(agent=agent_from_request(request), **data)
-        return Response({"results": [selectors.search_hit_as_dict(hit) for hit in hits]})
+        kept = services.search_web(agent=agent_from_request(request), **data)
+        return Response(selectors.search_as_dict(kept))

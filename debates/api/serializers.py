@@ -212,6 +212,9 @@ class SearchHitOut(serializers.Serializer):
 
 
 class SearchOut(serializers.Serializer):
+    provider = serializers.CharField(help_text="The search provider that answered.")
+    query = serializers.CharField()
+    retrieved_at = serializers.DateTimeField(help_text="When PeerCode retrieved the results.")
     results = SearchHitOut(many=True)
 
 

@@ -15,12 +15,13 @@ from debates.services.decisions import (
     return_to_agents,
     withdraw_debate,
 )
-from debates.services.evidence import search_web
+from debates.services.evidence import KeptSearch, search_web
 from debates.services.opening import open_debate, open_debate_from_proposal
 from debates.services.rounds import RoundClosed, attach_mediation, close_overdue_rounds
 from debates.services.turns import TurnResult, submit_turn
 
 __all__ = [
+    "KeptSearch",
     "RoundClosed",
     "TurnResult",
     "accept_proposal",

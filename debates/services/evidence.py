@@ -4,6 +4,9 @@ for them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db import transaction
 
 from debates import search
@@ -13,13 +16,23 @@ from peercode.events.services import record_event
 from projects.models import Agent
 
 
+@dataclass(frozen=True)
+class KeptSearch:
+    """One search as PeerCode ran it, and its results as stored (citable by id)."""
+
+    provider: str
+    query: str
+    retrieved_at: datetime
+    hits: list[SearchHit]
+
+
 def search_web(
     *,
     agent: Agent,
     query: str,
     limit: int = search.DEFAULT_LIMIT,
     provider: search.SearchProvider | None = None,
-) -> list[SearchHit]:
+) -> KeptSearch:
     """Search the web through the configured provider and keep the results, which any turn
     of the agent's project may then cite by id. The search runs before the transaction (it
     may take seconds); storing its results is one transaction. Emits ``search.performed``.
@@ -47,10 +60,9 @@ def search_web(
             subject=f"agent:{agent.name}",
             payload={"provider": results.provider, "query": results.query, "hits": len(hits)},
         )
-    if hits and hits[0].pk is None:  # backends that return no ids from bulk_create
-        hits = list(
-            SearchHit.objects.filter(
-                agent=agent, query=results.query, retrieved_at=results.retrieved_at
-            ).order_by("rank")
-        )
-    return hits
+    return KeptSearch(
+        provider=results.provider,
+        query=results.query,
+        retrieved_at=results.retrieved_at,
+        hits=hits,
+    )

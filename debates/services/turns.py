@@ -21,6 +21,7 @@ from django.utils import timezone
 from debates import rules
 from debates.models import (
     Debate,
+    DebateRound,
     DebateStatus,
     Evidence,
     Objection,
@@ -116,7 +117,9 @@ def submit_turn(
                     "same turn, and a new turn needs a new key.",
                     code="client_key_reused",
                 )
-            return TurnResult(turn=earlier, debate=debate, replayed=True, closed=None)
+            return TurnResult(
+                turn=earlier, debate=debate, replayed=True, closed=_outcome_of(earlier)
+            )
         if not debate.participants.filter(pk=agent.pk).exists():
             raise PermissionDenied(
                 f"You ({agent.name}) are not a participant of debate #{debate.pk}; only its "
@@ -207,6 +210,17 @@ def submit_turn(
     if closed is not None and closed.escalated:
         attach_mediation(debate_id=debate.pk)
     return TurnResult(turn=turn, debate=debate, replayed=False, closed=closed)
+
+
+def _outcome_of(turn: Turn) -> RoundClosed | None:
+    """For a retry: how the turn's round closed, if it has, so a client that lost the first
+    answer still learns it."""
+    row = DebateRound.objects.filter(
+        debate_id=turn.debate_id, number=turn.round_number, closed_at__isnull=False
+    ).first()
+    if row is None or not row.tally:
+        return None
+    return RoundClosed(number=row.number, tally=rules.Tally.from_json(row.tally))
 
 
 def _visible_proposals(debate: Debate, agent: Agent) -> dict[str, Proposal]:

@@ -231,7 +231,7 @@ class TestDebatePage:
     def test_the_transcript_shows_turns_objections_answers_evidence_and_the_tally(
         self, client: Client, project: Project, ann: Agent, bob: Agent
     ) -> None:
-        [hit] = services.search_web(agent=bob, query="jwt revocation", provider=FixedSearch())
+        [hit] = services.search_web(agent=bob, query="jwt revocation", provider=FixedSearch()).hits
         debate = open_debate(project, ann)
         turn(ann, debate, kind="support", supports="P1", rationale="P1 revokes at once.")
         turn(
@@ -640,7 +640,7 @@ class TestSearchHits:
     def test_search_hits_are_listed_and_read_only(
         self, client: Client, project: Project, bob: Agent
     ) -> None:
-        [hit] = services.search_web(agent=bob, query="jwt revocation", provider=FixedSearch())
+        [hit] = services.search_web(agent=bob, query="jwt revocation", provider=FixedSearch()).hits
 
         response = client.get(admin_url(SearchHit, "changelist"))
 

@@ -605,7 +605,7 @@ class TestTurn:
     def test_a_turn_cites_a_search_result_and_a_quote(self, crew: Crew, debate: Debate) -> None:
         [hit] = services.search_web(
             agent=crew.ann, query="jwt access tokens", provider=StubSearch()
-        )
+        ).hits
 
         response = post(
             crew.ann_token,

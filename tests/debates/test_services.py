@@ -981,6 +981,10 @@ class TestRefusedTurns:
         assert again.replayed
         assert again.turn.round_number == 1
         assert fresh(debate).current_round == 2
+        # A client that lost the first answer still learns how its round closed.
+        assert again.closed is not None
+        assert (again.closed.number, again.closed.tally.outcome) == (1, "next_round")
+        assert again.closed.tally.stances == {"ann": 1, "bob": 2}
 
     def test_the_same_client_key_with_different_content_is_refused(
         self, project: Project, ann: Agent, bob: Agent
@@ -1381,7 +1385,9 @@ class TestEvidence:
     ) -> None:
         provider = FixedSearch(REVOCATION, LOOKUPS)
         with emitted(project) as events:
-            hits = search_web(agent=bob, query="  jwt revocation  ", limit=2, provider=provider)
+            kept = search_web(agent=bob, query="  jwt revocation  ", limit=2, provider=provider)
+        hits = kept.hits
+        assert (kept.provider, kept.query) == ("fixed-index", "jwt revocation")
         assert events == ["search.performed"]
         assert provider.queries == [("jwt revocation", 2)]
         assert [(h.rank, h.url, h.provider, h.query) for h in hits] == [
@@ -1412,7 +1418,7 @@ class TestEvidence:
         elsewhere, _ = make_agent(make_project(), "elsewhere")
         (foreign,) = search_web(
             agent=elsewhere, query="jwt", limit=1, provider=FixedSearch(REVOCATION)
-        )
+        ).hits
         debate = open_free(ann, bob, proposal=SESSIONS)
         for cited in (foreign.pk, foreign.pk + 1000):
             with refused(ValidationFailed, "unknown_search_result"):
