@@ -7,9 +7,10 @@ others' turns while a blind round is open; a human sees everything), and a list 
 :func:`debates.selectors.briefs`. A debate id in the URL is looked up in the URL's project, so
 no one reaches another project's debate through this one's address.
 
-The package's modules: ``debates`` (the views), ``serializers`` (input and output shapes) and
-``common`` (the URL parameter and who may take turns). Every public name is
-importable from ``debates.api`` itself; ``debates.urls`` routes to the views.
+The package's modules: ``debates`` (the views), ``serializers`` (input and output shapes, in
+its ``inputs`` and ``outputs``) and ``common`` (the URL parameter and who may take turns).
+Every public name is importable from ``debates.api`` itself; ``debates.urls`` routes to the
+views.
 """
 
 from debates.api.common import DEBATE_ID, DebateAgentsOnly

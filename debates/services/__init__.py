@@ -2,7 +2,8 @@
 records its events and tells the participants (a ``debate`` delta, sent after commit).
 
 * :mod:`.opening` — open a debate, or turn a contract proposal into one;
-* :mod:`.turns` — take a turn (idempotent under a client key);
+* :mod:`.turns` — take a turn (idempotent under a client key); :mod:`.turn_input` checks
+  what it carries;
 * :mod:`.rounds` — close a round: tally, next round, consensus, escalation, deadlines;
 * :mod:`.decisions` — consensus applied, a human's decision, return with guidance, withdrawal;
 * :mod:`.evidence` — web searches kept as citable evidence.
