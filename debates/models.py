@@ -197,6 +197,9 @@ class Proposal(AppendOnly):
     author_label = models.CharField(max_length=200)
     round_number = models.PositiveSmallIntegerField()
     text = models.TextField()
+    # debates.rules.digests(text): what the restating rule compares, so it never rereads texts.
+    words_digest = models.CharField(max_length=64)
+    paragraphs_digest = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -226,8 +229,9 @@ class Turn(AppendOnly):
     round_number = models.PositiveSmallIntegerField()
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="debate_turns")
     kind = models.CharField(max_length=10, choices=TurnKind.choices)
+    # RESTRICT, not PROTECT: a proposal never goes alone, but its debate (or project) may.
     stance = models.ForeignKey(
-        Proposal, on_delete=models.PROTECT, null=True, blank=True, related_name="stances"
+        Proposal, on_delete=models.RESTRICT, null=True, blank=True, related_name="stances"
     )
     rationale = models.TextField(blank=True)
     answers = models.JSONField(

@@ -1,11 +1,14 @@
 """The rules that decide a debate, as pure functions: no database, no LLM, no clock.
 
-* **Restating** — a proposal restates another when their normalized texts are equal, or when
-  their word-trigram sets overlap by at least :data:`RESTATE_SIMILARITY` (Jaccard index). The
-  measure is linear in the text's length (a spec may be 200,000 characters), ignores case,
-  whitespace and punctuation, and is insensitive to reordered paragraphs only as far as the
-  trigrams inside them survive: moving whole sections around is a restatement, changing one
-  word in a short proposal is not.
+* **Restating** — a proposal restates another when both say the same words once the wording is
+  normalized: case, spacing, line wrapping and punctuation, a short list of filler words
+  (articles, auxiliaries, "please", ...) and a plural "s" do not count, nor does the order of
+  paragraphs (blocks separated by a blank line). Each text is reduced to two digests
+  (:func:`digests`), so the check is one comparison of stored values, whatever the length of
+  the texts or the number of proposals. An exact canonical form rather than a similarity
+  threshold, because in a contract debate the smallest edit of a long spec (one field's type)
+  is a real alternative that a threshold would refuse, while a reworded copy of a short
+  proposal must still be refused.
 * **Tally** — after a round, consensus when every participant stands for the same proposal
   (an author stands for its own); otherwise escalation after the last round of the set, or
   early on a stalemate (no stance moved for :data:`STALEMATE_ROUNDS` rounds) when the project
@@ -14,42 +17,55 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-RESTATE_SIMILARITY = 0.9
 STALEMATE_ROUNDS = 2
 
 _WORD = re.compile(r"\w+")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# Words whose presence or absence does not make a proposal another one.
+_FILLER_TEXT = """
+    a an the and or but so to of in on at by for with as is are was were be been being it its
+    this that these those we i you our your should would could will shall can may just really
+    very please still also then here there now
+"""
+FILLER = frozenset(_FILLER_TEXT.split())
 
 
-def normalize(text: str) -> str:
-    """Lowercase words separated by single spaces; punctuation and layout dropped."""
+def words(text: str) -> list[str]:
+    """The text's content words: case-folded, punctuation and filler dropped, a plural 's'
+    taken off words longer than three letters."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_WORD.findall(folded))
+    kept = []
+    for word in _WORD.findall(folded):
+        if word in FILLER:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        kept.append(word)
+    return kept
 
 
-def _trigrams(words: Sequence[str]) -> set[tuple[str, ...]]:
-    if len(words) < 3:
-        return {tuple(words)}
-    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+def _digest(parts: Sequence[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def similarity(first: str, second: str) -> float:
-    """Jaccard index of the word trigrams of two normalized texts (1.0: the same text)."""
-    a, b = normalize(first), normalize(second)
-    if a == b:
-        return 1.0
-    grams_a, grams_b = _trigrams(a.split()), _trigrams(b.split())
-    union = len(grams_a | grams_b)
-    return len(grams_a & grams_b) / union if union else 1.0
+def digests(text: str) -> tuple[str, str]:
+    """Two fingerprints of a proposal: of its content words in order, and of its paragraphs'
+    content words with the paragraphs in any order. Equal either way: it restates."""
+    paragraphs = [" ".join(words(block)) for block in _PARAGRAPH_BREAK.split(text)]
+    return _digest(words(text)), _digest(sorted(p for p in paragraphs if p))
 
 
 def restates(candidate: str, earlier: str) -> bool:
-    return similarity(candidate, earlier) >= RESTATE_SIMILARITY
+    """Whether ``candidate`` says the same as ``earlier`` (see the module's docstring)."""
+    mine, theirs = digests(candidate), digests(earlier)
+    return mine[0] == theirs[0] or mine[1] == theirs[1]
 
 
 @dataclass(frozen=True)

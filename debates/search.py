@@ -39,7 +39,7 @@ MAX_LIMIT = 10
 DEFAULT_LIMIT = 5
 MAX_TITLE_CHARS = 300
 MAX_SNIPPET_CHARS = 1000
-MAX_URL_CHARS = 2048
+MAX_URL_CHARS = 2000  # what SearchHit.url and Evidence.url hold
 
 NIMBLE_PRODUCTION_URL = "https://sdk.nimbleway.com"
 # One attempt plus one retry, each bounded; the SDK's defaults are 3 minutes and 2 retries.

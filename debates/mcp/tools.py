@@ -225,6 +225,15 @@ async def debate_turn(
             "{'url': 'https://...', 'quote': '...'} for one you already have.",
         ),
     ] = [],  # noqa: B006
+    round: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=32_767,
+            description="The round you read (get_debate's 'round') before writing this turn: "
+            "if it closed since, the turn is refused instead of counting in the next round.",
+        ),
+    ] = None,
 ) -> TurnResultOut:
     """Take your one turn in the current round of a debate you take part in: propose a concrete
     alternative or support a proposal you can see, say why, object to other proposals, answer
@@ -246,6 +255,7 @@ async def debate_turn(
             answers=[item.model_dump() for item in answers],
             objections=[item.model_dump() for item in objections],
             evidence=[item.model_dump() for item in evidence],
+            round_number=round,
         )
         turn = result.turn
         # Read again: closing the round changed it, and a mediator may have added a summary.

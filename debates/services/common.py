@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
-from debates.models import Debate, DebateRound, DebateStatus, Turn
+from debates import rules
+from debates.models import Debate, DebateRound, DebateStatus, Proposal, Turn
 from deltas.services import push_delta
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -82,6 +83,29 @@ def open_round(debate: Debate, number: int, now: datetime) -> DebateRound:
     debate.current_round = number
     debate.round_deadline = deadline
     return DebateRound.objects.create(debate=debate, number=number, deadline=deadline)
+
+
+def add_proposal(
+    debate: Debate,
+    *,
+    number: int,
+    author: Agent | None,
+    author_label: str,
+    round_number: int,
+    text: str,
+) -> Proposal:
+    """Store a proposal with the digests the restating rule compares."""
+    words_digest, paragraphs_digest = rules.digests(text)
+    return Proposal.objects.create(
+        debate=debate,
+        number=number,
+        author=author,
+        author_label=author_label,
+        round_number=round_number,
+        text=text,
+        words_digest=words_digest,
+        paragraphs_digest=paragraphs_digest,
+    )
 
 
 def tell_participants(

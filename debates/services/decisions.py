@@ -30,7 +30,7 @@ from debates.services.common import (
     require_steward,
     tell_participants,
 )
-from deltas.services import push_delta
+from deltas.services import MAX_SUMMARY, push_delta
 from peercode.actors import Actor
 from peercode.errors import PermissionDenied, ValidationFailed
 from peercode.events.services import record_event
@@ -86,21 +86,39 @@ def conclude(
 
 
 def _publish(debate: Debate, text: str) -> ContractVersion | None:
+    """The decided text as the contract's next version, with a breaking delta for its
+    consumers. When others published versions while the debate ran, the decision still
+    replaces them (it was debated as the contract's future), and the version's rationale and
+    the delta name the version debated and the ones it supersedes."""
     contract = debate.contract
     if contract is None:  # deleted since the debate opened: nothing to version
         return None
     how = "consensus" if debate.decision_kind == DecisionKind.CONSENSUS else debate.decided_by
+    debated = debate.contract_version.number if debate.contract_version else 0
+    newest = contract.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    meanwhile = (
+        f"Version {newest} was"
+        if newest == debated + 1
+        else f"Versions {debated + 1} to {newest} were"
+    )
+    superseded = (
+        f" {meanwhile} published while it ran; this decision replaces "
+        f"{'it' if newest == debated + 1 else 'them'}: check what changed there."
+        if newest > debated
+        else ""
+    )
+    rationale = f"Decided by debate #{debate.pk} ({how}) on version {debated}: {debate.topic}"
     result = push_delta(
         project=debate.project,
         actor=debate_actor(debate),
         kind="contract_change",
         significance="breaking",
-        summary=f"{contract.name} changed by debate #{debate.pk} ({how})",
-        body=f"Debate #{debate.pk}: {debate.topic}\n\nDecided by {how}. Read the new version "
-        "with get_contract and adapt your code to it.",
+        summary=f"{contract.name} changed by debate #{debate.pk} ({how})"[:MAX_SUMMARY],
+        body=f"Debate #{debate.pk}: {debate.topic}\n\nDecided by {how}.{superseded} Read the "
+        "new version with get_contract and adapt your code to it.",
         contracts=[contract.name],
         spec=text,
-        rationale=f"Decided by debate #{debate.pk} ({how}): {debate.topic}",
+        rationale=(rationale + superseded)[:MAX_RATIONALE],
     )
     return result.contract_version
 

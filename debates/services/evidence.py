@@ -58,7 +58,9 @@ def search_web(
             type="search.performed",
             actor=Actor.for_agent(agent),
             subject=f"agent:{agent.name}",
-            payload={"provider": results.provider, "query": results.query, "hits": len(hits)},
+            # Not the query: agents read the event log, and a search made during a blind
+            # round would tell the others what its author is working on.
+            payload={"provider": results.provider, "hits": len(hits)},
         )
     return KeptSearch(
         provider=results.provider,

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.utils import timezone
 
-from debates.models import Debate, DebateStatus, Proposal, SubjectKind
+from debates.models import Debate, DebateStatus, SubjectKind
 from debates.services.common import (
     MAX_PARTICIPANTS,
     MAX_PROPOSAL,
     MAX_RATIONALE,
     MAX_TOPIC,
+    add_proposal,
     bounded_text,
     open_round,
     tell_participants,
@@ -41,6 +42,7 @@ def open_debate(
     proposal: str | None = None,
     rationale: str = "",
     proposal_author: Agent | None = None,
+    source_delta_seq: int | None = None,
 ) -> Debate:
     """Open a debate among two or more agents of the project and start its first round.
 
@@ -80,14 +82,15 @@ def open_debate(
             initiator=actor.agent,
             initiator_label=actor.label,
             max_rounds=project.max_debate_rounds,
+            source_delta_seq=source_delta_seq,
         )
         debate.participants.set(agents)
         open_round(debate, 1, timezone.now())
         debate.save()
         if opening is not None:
             author = proposal_author or actor.agent
-            Proposal.objects.create(
-                debate=debate,
+            add_proposal(
+                debate,
                 number=1,
                 author=author,
                 author_label=Actor.for_agent(author).label if author else actor.label,
@@ -128,17 +131,6 @@ def open_debate_from_proposal(
     Idempotent while that debate is live: asking again (a retried call, or the other party)
     returns the open or escalated debate already made from the delta."""
     actor.check_project(project)
-    live = (
-        Debate.objects.filter(
-            project=project,
-            source_delta_seq=seq,
-            status__in=(DebateStatus.OPEN, DebateStatus.ESCALATED),
-        )
-        .order_by("-pk")
-        .first()
-    )
-    if live is not None:
-        return live
     delta = (
         Delta.objects.select_related("author")
         .filter(project=project, seq=seq, kind=DeltaKind.CONTRACT_CHANGE)
@@ -164,7 +156,21 @@ def open_debate_from_proposal(
         names.append(actor.agent.name)
     current = contract.versions.order_by("-number").first()
     with transaction.atomic():
-        debate = open_debate(
+        # The contract's row serializes the two parties asking at the same moment, so the
+        # second finds the first one's debate instead of opening another.
+        Contract.objects.select_for_update().filter(pk=contract.pk).first()
+        live = (
+            Debate.objects.filter(
+                project=project,
+                source_delta_seq=seq,
+                status__in=(DebateStatus.OPEN, DebateStatus.ESCALATED),
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if live is not None:
+            return live
+        return open_debate(
             project=project,
             actor=actor,
             topic=topic or f"{contract.name}: {delta.summary}"[:MAX_TOPIC],
@@ -174,10 +180,8 @@ def open_debate_from_proposal(
             contract_version=current.number if current else None,
             proposal=delta.proposed_spec,
             proposal_author=delta.author,
+            source_delta_seq=seq,
         )
-        Debate.objects.filter(pk=debate.pk).update(source_delta_seq=seq)
-        debate.source_delta_seq = seq
-    return debate
 
 
 def _subject(

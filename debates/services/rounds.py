@@ -8,12 +8,13 @@ so each round closes exactly once with exactly one tally, whoever triggers it.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from debates import mediation, rules, selectors
@@ -34,6 +35,7 @@ from debates.services.common import (
     turns_in,
 )
 from debates.services.decisions import conclude
+from peercode.errors import NotFound
 from peercode.events.services import record_event
 
 if TYPE_CHECKING:
@@ -165,6 +167,7 @@ def _escalate(debate: Debate, tally: rules.Tally, now: datetime) -> None:
     debate.summary_source = "structured"
     debate.compromise = ""
     debate.save(update_fields=["summary", "summary_source", "compromise", "updated_at"])
+    transaction.on_commit(lambda: schedule_mediation(debate.pk), robust=True)
     record_event(
         project=debate.project,
         type="debate.escalated",
@@ -205,7 +208,9 @@ def _round_body(debate: Debate, tally: rules.Tally) -> str:
 def close_overdue_rounds(*, now: datetime | None = None) -> int:
     """Close every open round whose deadline has passed (at most :data:`SWEEP_BATCH` per call);
     how many closed. Safe to run from several processes: each debate is rechecked under its
-    lock, so a round another sweep or a last turn already closed is left alone."""
+    lock, so a round another sweep or a last turn already closed is left alone. ``now`` fixes
+    the clock (tests); otherwise each round closes at the real time."""
+    fixed_now = now
     now = now or timezone.now()
     overdue = list(
         Debate.objects.filter(status=DebateStatus.OPEN, round_deadline__lt=now)
@@ -214,18 +219,45 @@ def close_overdue_rounds(*, now: datetime | None = None) -> int:
     )
     closed = 0
     for debate_id, project_id in overdue:
-        escalated = False
-        with transaction.atomic():
-            debate = locked(debate_id, project_id)
-            if debate.status != DebateStatus.OPEN:
-                continue
-            if debate.round_deadline is None or debate.round_deadline >= now:
-                continue
-            escalated = close_round(debate, closed_by="deadline", now=now).escalated
-            closed += 1
-        if escalated:
-            attach_mediation(debate_id=debate_id)
+        try:
+            with transaction.atomic():
+                debate = locked(debate_id, project_id)
+                if debate.status != DebateStatus.OPEN:
+                    continue
+                if debate.round_deadline is None or debate.round_deadline >= now:
+                    continue
+                # The real time for the next round's deadline, not the sweep's start.
+                close_round(debate, closed_by="deadline", now=fixed_now or timezone.now())
+                closed += 1
+        except NotFound:  # deleted since the listing
+            continue
+        except DatabaseError:
+            # One debate's failure must not keep the sweep from the others (or from locks).
+            logger.exception("Closing the overdue round of debate #%s failed.", debate_id)
     return closed
+
+
+def schedule_mediation(debate_id: int) -> None:
+    """Run :func:`attach_mediation` for an escalated debate in a thread of its own, when an
+    Anthropic key is configured: the model may take a minute, and neither the agent whose
+    turn escalated the debate nor the server's sweep waits for it."""
+    if not settings.ANTHROPIC_API_KEY:
+        return
+    threading.Thread(
+        target=_mediate_in_background,
+        args=(debate_id,),
+        name=f"peercode-mediation-{debate_id}",
+        daemon=True,
+    ).start()
+
+
+def _mediate_in_background(debate_id: int) -> None:
+    try:
+        attach_mediation(debate_id=debate_id)
+    except Exception:
+        logger.exception("AI mediation of debate #%s failed; its summary stays.", debate_id)
+    finally:
+        connections.close_all()
 
 
 def attach_mediation(*, debate_id: int, client: anthropic.Anthropic | None = None) -> Debate | None:

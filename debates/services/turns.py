@@ -30,12 +30,13 @@ from debates.services.common import (
     MAX_CLIENT_KEY,
     MAX_PROPOSAL,
     MAX_RATIONALE,
+    add_proposal,
     bounded_text,
     locked,
     require_status,
     turns_in,
 )
-from debates.services.rounds import RoundClosed, attach_mediation, close_round
+from debates.services.rounds import RoundClosed, close_round
 from debates.services.turn_input import (
     _evidence_items,
     _fingerprint,
@@ -69,6 +70,7 @@ def submit_turn(
     answers: Sequence[Mapping[str, Any]] = (),
     objections: Sequence[Mapping[str, Any]] = (),
     evidence: Sequence[Mapping[str, Any]] = (),
+    round_number: int | None = None,
 ) -> TurnResult:
     """Take the agent's one turn in the debate's current round.
 
@@ -76,7 +78,9 @@ def submit_turn(
     agent's own earlier proposal or another visible one) or ``support`` (``supports``: a
     proposal label such as ``P2`` the agent can see). From the second round of a set on,
     ``answers`` must answer every objection the previous round raised against the proposal
-    the agent stood for, unless it now supports another agent's proposal. Guarantees: one turn
+    the agent stood for, unless it now supports another agent's proposal. ``round_number``,
+    when given, is the round the agent read before writing its turn: a turn for a round that
+    has since closed is refused rather than counted in the next. Guarantees: one turn
     per participant per round, the round closed exactly once, everything or nothing stored.
     Emits ``debate.turn_taken`` (and what closing the round emits).
     """
@@ -129,6 +133,15 @@ def submit_turn(
             )
         require_status(debate, DebateStatus.OPEN, action="take a turn")
         number = debate.current_round
+        if round_number is not None and round_number != number:
+            raise Conflict(
+                f"Your turn was for round {round_number}, but debate #{debate.pk} is in round "
+                f"{number} now (a round closes when everyone has spoken or its deadline "
+                "passes). Read the debate again (get_debate) and take your turn in round "
+                f"{number}.",
+                code="round_moved_on",
+                details={"round": number},
+            )
         if turns_in(debate, number).filter(agent=agent).exists():
             raise Conflict(
                 f"You already took your turn in round {number} of debate #{debate.pk}; wait "
@@ -144,8 +157,8 @@ def submit_turn(
         )
         if text is not None:
             _refuse_restatement(debate, agent, text, visible)
-            stance = Proposal.objects.create(
-                debate=debate,
+            stance = add_proposal(
+                debate,
                 number=debate.proposals.count() + 1,
                 author=agent,
                 author_label=Actor.for_agent(agent).label,
@@ -195,7 +208,11 @@ def submit_turn(
             type="debate.turn_taken",
             actor=Actor.for_agent(agent),
             subject=f"debate:{debate.pk}",
-            payload={
+            # Agents read the event log too: a blind round's turn says nothing of its content
+            # here (the round's close records every stance).
+            payload={"round": number, "blind": True}
+            if debate.is_blind
+            else {
                 "round": number,
                 "kind": kind,
                 "stance": stance.label,
@@ -208,8 +225,6 @@ def submit_turn(
         closed = None
         if turns_in(debate, number).count() == debate.participants.count():
             closed = close_round(debate, closed_by="turns", now=timezone.now())
-    if closed is not None and closed.escalated:
-        attach_mediation(debate_id=debate.pk)
     return TurnResult(turn=turn, debate=debate, replayed=False, closed=closed)
 
 
@@ -228,7 +243,8 @@ def _visible_proposals(debate: Debate, agent: Agent) -> dict[str, Proposal]:
     """The proposals the agent can see, by label: the opening one, those of closed rounds, its
     own, and the current round's unless the round is blind."""
     visible: dict[str, Proposal] = {}
-    for proposal in debate.proposals.all():
+    # Labels and digests are all a turn needs; the texts stay in the database.
+    for proposal in debate.proposals.defer("text"):
         hidden = (
             proposal.round_number == debate.current_round
             and debate.is_blind
@@ -255,24 +271,29 @@ def _by_label(visible: Mapping[str, Proposal], label: str, *, what: str) -> Prop
 def _refuse_restatement(
     debate: Debate, agent: Agent, text: str, visible: Mapping[str, Proposal]
 ) -> None:
-    for proposal in debate.proposals.filter(author=agent):
-        if rules.restates(text, proposal.text):
+    """Refuse a proposal that says what the agent's own earlier proposal, or another visible
+    one, already says (:func:`debates.rules.digests`: a comparison of stored digests)."""
+    words_digest, paragraphs_digest = rules.digests(text)
+    same = [
+        proposal
+        for proposal in visible.values()
+        if words_digest == proposal.words_digest or paragraphs_digest == proposal.paragraphs_digest
+    ]
+    for proposal in sorted(same, key=lambda p: p.author_id != agent.pk):
+        if proposal.author_id == agent.pk:
             raise ValidationFailed(
                 f"This restates your own proposal {proposal.label}: propose an alternative or "
-                "support one. (Proposals are compared after normalizing case, spacing and "
-                f"punctuation; {int(rules.RESTATE_SIMILARITY * 100)}% of word trigrams in "
-                "common counts as the same.)",
+                "support one. (Proposals are compared after normalizing case, spacing, "
+                "punctuation, filler words, plurals and the order of paragraphs.)",
                 code="restated_proposal",
                 details={"proposal": proposal.label},
             )
-    for label, proposal in visible.items():
-        if proposal.author_id != agent.pk and rules.restates(text, proposal.text):
-            raise ValidationFailed(
-                f"This restates {label} by {proposal.author_label}: support {label} instead of "
-                "proposing it again, or propose a real alternative.",
-                code="duplicate_proposal",
-                details={"proposal": label},
-            )
+        raise ValidationFailed(
+            f"This restates {proposal.label} by {proposal.author_label}: support "
+            f"{proposal.label} instead of proposing it again, or propose a real alternative.",
+            code="duplicate_proposal",
+            details={"proposal": proposal.label},
+        )
 
 
 def _check_answers(

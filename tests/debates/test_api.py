@@ -429,7 +429,8 @@ class TestTurn:
         assert body["debate"] == selectors.debate_as_dict(debate, viewer=crew.ann)
         assert body["debate"]["awaiting"] == ["bob"]
         event = Event.objects.get(type="debate.turn_taken")
-        assert (event.actor, event.payload["stance"]) == ("agent:ann", "P1")
+        # The first round is blind: the event log, which agents read too, keeps it so.
+        assert (event.actor, event.payload) == ("agent:ann", {"round": 1, "blind": True})
 
     def test_the_last_turn_closes_the_round_with_its_tally(
         self, crew: Crew, with_opening: Debate
@@ -545,7 +546,7 @@ class TestTurn:
             ({"kind": "propose"}, "The proposal is empty"),
             ({"kind": "silent", "supports": "P1"}, "not a turn kind"),
             ({"kind": "support", "supports": "P1", "rationale": ""}, "rationale"),
-            ({"kind": "support", "supports": "P1", "round": 2}, "Unknown field 'round'"),
+            ({"kind": "support", "supports": "P1", "stance": "P1"}, "Unknown field 'stance'"),
             ({"kind": "support", "supports": "P1", "client_key": "k" * 101}, "client_key"),
             (
                 {"kind": "support", "supports": "P1", "objections": [{"proposal": "P1"}]},

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
@@ -23,13 +24,21 @@ import pytest
 from django.db import connection
 
 from debates.models import Debate, DebateRound, Proposal, Turn
-from debates.services import TurnResult, close_overdue_rounds, open_debate
+from debates.services import (
+    TurnResult,
+    close_overdue_rounds,
+    open_debate,
+    open_debate_from_proposal,
+)
 from deltas.models import Delta
+from deltas.services import push_delta
+from peercode.actors import Actor
 from peercode.events.models import Event
 from projects.models import Agent
+from projects.services import claim_task
 from tests.conftest import requires_postgresql
 from tests.debates.support import debating_project, fresh, lead, take
-from tests.factories import make_agent
+from tests.factories import make_agent, make_contract, make_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -324,3 +333,56 @@ def test_one_turn_retried_from_separate_processes_is_stored_once() -> None:
     assert Turn.objects.filter(debate=debate, agent=last).count() == 1
     assert Event.objects.filter(type="debate.round_closed").count() == 1
     assert_next_round_opened_once(debate, 1)
+
+
+def test_both_parties_turning_one_proposal_into_a_debate_at_once_get_the_same_one() -> None:
+    project = debating_project()
+    make_task(project, "T1")
+    make_contract(project, "AuthAPI", owner="T1", spec="POST /login")
+    owner, _ = make_agent(project, "owner")
+    proposer, _ = make_agent(project, "proposer")
+    claim_task(agent=owner, task_key="T1")
+    seq = push_delta(
+        project=project,
+        actor=Actor.for_agent(proposer),
+        kind="contract_change",
+        summary="Login returns a refresh token",
+        contracts=["AuthAPI"],
+        spec="POST /login returns access and refresh tokens",
+    ).delta.seq
+
+    def open_as(agent: Agent) -> Callable[[], Debate]:
+        return partial(
+            open_debate_from_proposal, project=project, actor=Actor.for_agent(agent), seq=seq
+        )
+
+    opened = all_at_once([open_as(owner), open_as(proposer)] * 2)
+    assert len({debate.pk for debate in opened}) == 1
+    assert Debate.objects.filter(source_delta_seq=seq).count() == 1
+    assert Event.objects.filter(type="debate.opened").count() == 1
+
+
+def test_an_escalation_asks_the_mediator_in_the_background(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a key, the turn that escalates returns at once; the mediator's answer (here a
+    refused connection: the summary stays structured, and why is recorded) arrives later."""
+    settings.ANTHROPIC_API_KEY = "sk-ant-test"
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    project = debating_project(rounds=1)
+    ann, _ = make_agent(project, "ann")
+    bob, _ = make_agent(project, "bob")
+    debate = open_debate(
+        project=project, actor=Actor.for_agent(ann), topic="Tokens", participants=["bob"]
+    )
+    take(ann, debate, proposal="Opaque session tokens in the database")
+    assert take(bob, debate, proposal="Signed JWTs for fifteen minutes").closed is not None
+    assert fresh(debate).status == "escalated"
+    deadline = time.monotonic() + 60
+    while not Event.objects.filter(type="debate.mediated").exists():
+        assert time.monotonic() < deadline, "the mediator never answered"
+        time.sleep(0.2)
+    mediated = Event.objects.get(type="debate.mediated")
+    assert mediated.payload["source"] == "structured"
+    assert "AI mediation failed" in mediated.payload["error"]
+    assert fresh(debate).summary_source == "structured"

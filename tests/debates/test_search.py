@@ -157,6 +157,17 @@ class TestNimbleResults:
             SearchHit(title="", url="https://example.org/page-5", snippet="Snippet 5"),
         )
 
+    def test_a_url_longer_than_evidence_can_hold_is_dropped_not_cut(self, nimble_settings):
+        fits = "https://example.org/" + "a" * (2000 - len("https://example.org/"))
+        server = NimbleServer(
+            search_answer([nimble_result(1, url=fits), nimble_result(2, url=fits + "b")])
+        )
+
+        results = search_through(server, "anything")
+
+        # SearchHit.url and Evidence.url hold 2,000 characters; PostgreSQL enforces it.
+        assert [hit.url for hit in results.hits] == [fits]
+
     def test_long_snippets_are_truncated_and_extra_results_cut_to_the_limit(self, nimble_settings):
         long_results = [nimble_result(n, description="x" * 5000) for n in range(1, 5)]
         server = NimbleServer(search_answer(long_results))

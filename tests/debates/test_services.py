@@ -30,6 +30,7 @@ from deltas.services import push_delta
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from projects.models import Agent, Contract, Project
+from projects.services import delete_project, publish_contract_version
 from tests.debates.support import (
     configure,
     debate_deltas,
@@ -46,7 +47,7 @@ from tests.debates.support import (
     unchanged,
 )
 from tests.deltas.factories import agent_on, push
-from tests.factories import make_agent, make_contract, make_project, make_user
+from tests.factories import SYSTEM, make_agent, make_contract, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -848,6 +849,21 @@ class TestBlindRound:
                 objections=[{"proposal": "P2", "text": "Cannot revoke."}],
             )
 
+    def test_the_event_log_keeps_a_blind_turn_secret_until_the_round_closes(
+        self, project: Project, ann: Agent, bob: Agent
+    ) -> None:
+        debate = open_free(ann, bob, proposal=SESSIONS)
+        take(bob, debate, proposal=JWT)
+        (taken,) = project.events.filter(type="debate.turn_taken")
+        assert taken.payload == {"round": 1, "blind": True}
+        take(ann, debate, supports="P1")
+        closed = project.events.get(type="debate.round_closed")
+        assert closed.payload["stances"] == {"ann": "P1", "bob": "P2"}
+        take(bob, debate, supports="P2")
+        later = project.events.filter(type="debate.turn_taken").order_by("created_at").last()
+        assert later is not None
+        assert (later.payload["round"], later.payload["stance"]) == (2, "P2")
+
     def test_after_the_first_round_new_proposals_are_visible_at_once(
         self, project: Project, ann: Agent, bob: Agent
     ) -> None:
@@ -861,6 +877,18 @@ class TestBlindRound:
 
 
 # What awaits an agent ----------------------------------------------------------------------
+
+
+class TestDeletion:
+    def test_a_project_whose_debates_have_turns_can_still_be_deleted(
+        self, project: Project, ann: Agent, bob: Agent
+    ) -> None:
+        debate = open_free(ann, bob, proposal=SESSIONS)
+        take(ann, debate, supports="P1")
+        take(bob, debate, proposal=JWT)
+        delete_project(project=project, actor=lead())
+        assert not Debate.objects.filter(pk=debate.pk).exists()
+        assert not Turn.objects.filter(debate_id=debate.pk).exists()
 
 
 class TestAwaiting:
@@ -1023,11 +1051,24 @@ class TestRefusedTurns:
         )
         take(ann, debate, proposal=spec)
         take(bob, debate, proposal=JWT)
-        nearly = spec.replace("Rule 7: tokens", "Rule 7: all tokens")
+        # Case, punctuation and a filler word are no alternative.
+        nearly = spec.replace("Rule 7: tokens", "RULE 7 - the tokens")
         with refused(ValidationFailed, "restated_proposal") as info:
             take(ann, debate, proposal=nearly)
         assert "propose an alternative or support one" in info.value.message
         assert "your own proposal P1" in info.value.message
+
+    def test_a_turn_written_for_a_round_that_has_closed_is_refused(
+        self, project: Project, ann: Agent, bob: Agent
+    ) -> None:
+        debate = open_free(ann, bob, proposal=SESSIONS)
+        take(bob, debate, proposal=JWT)
+        # Ann read round 1, but its deadline passed while she wrote: she was silent in it.
+        assert close_overdue_rounds(now=deadline_passed(debate)) == 1
+        with refused(Conflict, "round_moved_on") as info:
+            take(ann, debate, supports="P1", round_number=1)
+        assert "round 2 now" in info.value.message
+        assert take(ann, debate, supports="P1", round_number=2).turn.round_number == 2
 
     def test_restating_anothers_visible_proposal_is_refused_with_advice_to_support_it(
         self, project: Project, ann: Agent, bob: Agent
@@ -1187,6 +1228,21 @@ class TestContractDebates:
         assert decided.seq == change.seq + 1
         assert "AuthAPI is now at version 2" in decided.body
         assert debate_as_dict(debate, team.owner)["decision"]["contract_version"] == 2
+
+    def test_a_decision_names_the_versions_published_while_the_debate_ran(self, team: Team) -> None:
+        debate = contract_debate(team)
+        publish_contract_version(
+            contract=team.contract, spec="POST /login v2", rationale="meanwhile", actor=SYSTEM
+        )
+        take(team.consumer, debate, supports="P1")
+        take(team.owner, debate, supports="P1")
+        newest = team.contract.versions.order_by("-number").first()
+        assert newest is not None
+        assert (newest.number, newest.spec) == (3, JWT)
+        assert "on version 1" in newest.rationale
+        assert "Version 2 was published while it ran" in newest.rationale
+        change = Delta.objects.get(project=team.project, kind="contract_change")
+        assert "Version 2 was published while it ran" in change.body
 
     def test_a_lead_accepting_a_proposal_publishes_it_as_the_next_version(self, team: Team) -> None:
         debate = escalated_contract_debate(team)

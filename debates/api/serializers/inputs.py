@@ -174,6 +174,14 @@ class TurnIn(StrictSerializer):
     evidence = serializers.ListField(
         child=EvidenceIn(), max_length=MAX_ITEMS, required=False, help_text="Sources you cite."
     )
+    round = serializers.IntegerField(
+        min_value=1,
+        max_value=32_767,
+        required=False,
+        source="round_number",
+        help_text="The round you read before writing this turn: if it has closed since, the "
+        "turn is refused (409) instead of counting in the next round.",
+    )
 
 
 class WithdrawIn(StrictSerializer):
