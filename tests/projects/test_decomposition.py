@@ -10,12 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx2
 import pytest
 from django.core.management import CommandError, call_command
@@ -40,6 +39,7 @@ from projects.models import (
 from projects.plan_format import PLAN_JSON_SCHEMA
 from projects.services import decompose_project
 from projects.services.decomposition import SUBMIT_PLAN_TOOL
+from tests.anthropic_support import MessagesApi, error_answer
 from tests.factories import SYSTEM, make_agent, make_phase, make_project, make_task
 
 MODEL = "claude-sonnet-5-5"
@@ -247,41 +247,6 @@ def text_answer(text: str, *, input_tokens: int = 1834, output_tokens: int = 61)
             *_message_end(stop_reason="end_turn", output_tokens=output_tokens),
         ]
     )
-
-
-def error_answer(status: int, error_type: str, message: str) -> httpx2.Response:
-    return httpx2.Response(
-        status,
-        headers={"request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"},
-        json={
-            "type": "error",
-            "error": {"type": error_type, "message": message},
-            "request_id": "req_018EeWyXxfu5pfWkrYcMdjWG",
-        },
-    )
-
-
-class MessagesApi:
-    """Answers each request with the next prepared response, and keeps the requests."""
-
-    def __init__(self, *answers: httpx2.Response | Callable[[httpx2.Request], httpx2.Response]):
-        self.answers = list(answers)
-        self.requests: list[httpx2.Request] = []
-
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        return answer(request) if callable(answer) else answer
-
-    def client(self) -> anthropic.Anthropic:
-        return anthropic.Anthropic(
-            api_key="test-key",
-            http_client=httpx2.Client(transport=httpx2.MockTransport(self.handle)),
-            max_retries=0,
-        )
-
-    def body(self, index: int = 0) -> dict[str, Any]:
-        return json.loads(self.requests[index].content)
 
 
 def runs_of(project: Project) -> list[DecompositionRun]:
