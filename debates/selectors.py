@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from debates.services.evidence import KeptSearch
 
 STATUSES = ", ".join(DebateStatus.values)
+# How much of a proposal no longer in play an agent is sent on each read (see debate_as_dict).
+PROPOSAL_EXCERPT = 1_000
 
 
 def get_debate(*, project: Project, debate_id: int) -> Debate:
@@ -157,10 +159,17 @@ def briefs(debates: QuerySet[Debate] | list[Debate]) -> list[dict[str, Any]]:
     return [brief_as_dict(d, names[d.pk], spoken[d.pk]) for d in page]
 
 
-def debate_as_dict(debate: Debate, viewer: Agent | None) -> dict[str, Any]:
+def debate_as_dict(
+    debate: Debate, viewer: Agent | None, *, whole: str | None = None
+) -> dict[str, Any]:
     """One debate in full as ``viewer`` may see it (``None``: a human, who sees everything):
     rounds with their tallies, proposals with who supports each, turns with objections,
-    answers and evidence, stance history, and the escalation and decision."""
+    answers and evidence, stance history, and the escalation and decision.
+
+    An agent reads this on every step, so a proposal that is no longer in play (nobody's
+    stance, not decided, older than the previous round) comes as its first
+    :data:`PROPOSAL_EXCERPT` characters, marked ``truncated``; ``whole`` (a label) asks for
+    one such proposal in full. A human gets every text whole."""
     agents = list(debate.participants.order_by("name"))
     names = [agent.name for agent in agents]
     is_open = debate.status == DebateStatus.OPEN
@@ -201,6 +210,18 @@ def debate_as_dict(debate: Debate, viewer: Agent | None) -> dict[str, Any]:
     for name, label in sorted(last_stance.items()):
         if label is not None:
             supporters[label].append(name)
+    wanted = (whole or "").strip().upper()
+
+    def in_play(proposal: Proposal) -> bool:
+        return (
+            viewer is None
+            or len(proposal.text) <= PROPOSAL_EXCERPT
+            or proposal.label in supporters
+            or proposal.label == wanted
+            or proposal.round_number >= debate.current_round - 1
+            or proposal.pk == debate.decided_proposal_id
+        )
+
     rounds = [
         {
             "number": row.number,
@@ -227,7 +248,8 @@ def debate_as_dict(debate: Debate, viewer: Agent | None) -> dict[str, Any]:
                     "id": p.label,
                     "author": p.author_label,
                     "round": p.round_number,
-                    "text": p.text,
+                    "text": p.text if in_play(p) else p.text[:PROPOSAL_EXCERPT],
+                    "truncated": not in_play(p),
                     "supporters": supporters.get(p.label, []),
                 }
                 for p in proposals

@@ -18,6 +18,7 @@ from debates.api.serializers import (
     DebateFilter,
     DebateOpenIn,
     DebateOut,
+    DebateQuery,
     DecideIn,
     SearchIn,
     SearchOut,
@@ -109,14 +110,17 @@ class DebateDetailView(PeerCodeView):
             "round of a set is open, an agent sees only its own turn and proposal in it; a "
             "human sees everything."
         ),
-        parameters=[SLUG, DEBATE_ID],
-        responses={200: DebateOut, **error_responses(404)},
+        parameters=[SLUG, DEBATE_ID, DebateQuery],
+        responses={200: DebateOut, **error_responses(400, 404)},
     )
     def get(self, request: Request, slug: str, debate_id: int) -> Response:
         actor = actor_from_request(request)
         project = get_project(slug=slug, actor=actor)
+        query = parse_query(DebateQuery, request)
         debate = selectors.get_debate(project=project, debate_id=debate_id)
-        return Response(selectors.debate_as_dict(debate, viewer=actor.agent))
+        return Response(
+            selectors.debate_as_dict(debate, viewer=actor.agent, whole=query.get("whole_proposal"))
+        )
 
 
 class DebateTurnView(PeerCodeView):

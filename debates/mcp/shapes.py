@@ -139,6 +139,10 @@ class ProposalOut(BaseModel):
     author: str
     round: int = Field(description="The round it was proposed in (0: the opening proposal).")
     text: str = Field(description="The whole spec (contract debates) or the approach.")
+    truncated: bool = Field(
+        description="True: no longer in play (nobody's stance, older than the last round), so "
+        "only its start is sent; get_debate with whole_proposal set to its label sends it whole."
+    )
     supporters: list[str] = Field(description="Participants whose latest stance it is.")
 
 

@@ -393,6 +393,26 @@ class TestDetail:
         assert body["rounds"][0]["tally"]["outcome"] == "next_round"
         assert body["stance_history"] == {"ann": ["P1"], "bob": ["P2"]}
 
+    def test_a_truncated_proposal_is_sent_whole_on_request_and_a_stray_parameter_refused(
+        self, crew: Crew, debate: Debate
+    ) -> None:
+        long_spec = "\n".join(f"field_{n}: string" for n in range(200))
+        take_turn(crew.ann, debate, propose=long_spec)
+        take_turn(crew.bob, debate, propose=SESSION)
+        take_turn(crew.ann, debate, propose=JWT)
+        take_turn(crew.bob, debate, supports="P2")
+        client = agent_client(crew.bob_token)
+
+        body = body_of(client.get(debate_url(debate)), 200)
+        whole = body_of(client.get(debate_url(debate) + "?whole_proposal=P1"), 200)
+        refused = error_of(client.get(debate_url(debate) + "?proposal=P1"), 400)
+
+        (p1,) = [p for p in body["proposals"] if p["id"] == "P1"]
+        assert (p1["truncated"], len(p1["text"])) == (True, 1_000)
+        (p1,) = [p for p in whole["proposals"] if p["id"] == "P1"]
+        assert (p1["truncated"], p1["text"]) == (False, long_spec)
+        assert "Unknown query parameter 'proposal'" in refused["message"]
+
     def test_a_human_sees_everything_even_in_a_blind_round(
         self, crew: Crew, debate: Debate
     ) -> None:

@@ -879,6 +879,34 @@ class TestBlindRound:
 # What awaits an agent ----------------------------------------------------------------------
 
 
+class TestLongProposals:
+    def test_a_long_proposal_no_longer_in_play_reaches_agents_truncated_unless_asked_for(
+        self, project: Project, ann: Agent, bob: Agent
+    ) -> None:
+        long_spec = "\n".join(f"field_{n}: string" for n in range(200))
+        debate = open_free(ann, bob, proposal=long_spec)
+        take(ann, debate, proposal=JWT)
+        take(bob, debate, proposal=SESSIONS)
+
+        def opening(shape: dict[str, Any]) -> dict[str, Any]:
+            return next(p for p in shape["proposals"] if p["id"] == "P1")
+
+        # Round 2: nobody stands for the opening proposal, and it is older than round 1.
+        shape = debate_as_dict(fresh(debate), bob)
+        p1 = opening(shape)
+        assert (p1["truncated"], len(p1["text"])) == (True, 1_000)
+        assert long_spec.startswith(p1["text"])
+        assert all(not p["truncated"] for p in shape["proposals"] if p["id"] != "P1")
+        assert opening(debate_as_dict(fresh(debate), bob, whole="p1"))["text"] == long_spec
+        assert opening(debate_as_dict(fresh(debate), None))["text"] == long_spec
+
+        # Back in play (here: decided), it is whole again.
+        take(ann, debate, supports="P1")
+        take(bob, debate, supports="P1")
+        assert fresh(debate).status == "consensus"
+        assert opening(debate_as_dict(fresh(debate), bob))["text"] == long_spec
+
+
 class TestDeletion:
     def test_a_project_whose_debates_have_turns_can_still_be_deleted(
         self, project: Project, ann: Agent, bob: Agent

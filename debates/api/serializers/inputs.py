@@ -29,6 +29,14 @@ MAX_LABEL = 20  # a proposal or objection label such as 'P2' or 'O13'
 MAX_URL = 2_000
 
 
+class DebateQuery(QuerySerializer):
+    whole_proposal = serializers.CharField(
+        max_length=MAX_LABEL,
+        required=False,
+        help_text="A proposal's label (e.g. 'P2') to receive whole although no longer in play.",
+    )
+
+
 class DebateFilter(QuerySerializer):
     status = choice_field(DebateStatus.choices, "debate status", required=False)
     awaiting = serializers.BooleanField(

@@ -50,6 +50,10 @@ class ProposalOut(serializers.Serializer):
     author = serializers.CharField()
     round = serializers.IntegerField(help_text="0: the opening proposal.")
     text = serializers.CharField(help_text="The whole spec (contract debates) or the approach.")
+    truncated = serializers.BooleanField(
+        help_text="Agents only: a proposal no longer in play comes as its first 1,000 "
+        "characters; ?whole_proposal=<label> sends it whole."
+    )
     supporters = serializers.ListField(
         child=serializers.CharField(), help_text="Participants whose last stance it is."
     )
