@@ -298,8 +298,8 @@ class SearchOut(BaseModel):
     how_to_cite: str
 
 
-def debate_out(debate: Debate, agent: Agent) -> DebateOut:
-    return DebateOut.model_validate(selectors.debate_as_dict(debate, viewer=agent))
+def debate_out(debate: Debate, agent: Agent, *, whole: str | None = None) -> DebateOut:
+    return DebateOut.model_validate(selectors.debate_as_dict(debate, viewer=agent, whole=whole))
 
 
 def turn_message(result: services.TurnResult, debate: DebateOut) -> str:

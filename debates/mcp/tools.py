@@ -299,9 +299,7 @@ async def get_debate(
 
     def read() -> DebateOut:
         debate = selectors.get_debate(project=agent.project, debate_id=debate_id)
-        return DebateOut.model_validate(
-            selectors.debate_as_dict(debate, viewer=agent, whole=whole_proposal)
-        )
+        return debate_out(debate, agent, whole=whole_proposal)
 
     return await call(read)
 

@@ -303,7 +303,15 @@ def _check_answers(
     stance: Proposal,
     answers: list[dict[str, str]],
 ) -> None:
-    if not answers and (debate.is_blind or last is None):
+    if debate.is_blind:
+        if answers:
+            raise ValidationFailed(
+                "The first round of a set has no earlier objections to answer; leave "
+                "'answers' out.",
+                code="nothing_to_answer",
+            )
+        return
+    if not answers and last is None:
         return
     raised = {
         objection.label: objection
@@ -311,11 +319,6 @@ def _check_answers(
             debate=debate, turn__round_number=debate.current_round - 1
         )
     }
-    if debate.is_blind and answers:
-        raise ValidationFailed(
-            "The first round of a set has no earlier objections to answer; leave 'answers' out.",
-            code="nothing_to_answer",
-        )
     answered: set[str] = set()
     for item in answers:
         label = item["objection"].strip().upper()
