@@ -8,6 +8,12 @@ file globs per task across 300 module directories, some of them '**' globs), tim
 computation several times and reports the minimum and the median, prints a table, and
 rewrites its own section of docs/benchmarks.md (between the ``bench:plan`` markers).
 
+Adversarial plans too: that plan with one task holding the globs of the issue that brought
+the limits (stored before them), or the costliest globs an agent may now set; and plans built
+to spend everything one analysis may do (docs/limits.md, "Plan globs"). These are timed with
+nothing memoised. Through the database, the first plan read after a change is timed apart
+from a later one, which the cache serves.
+
 The database figures come from a child process per backend, each with its own settings: a
 throwaway SQLite file in a temporary directory, and on PostgreSQL a scratch database named
 after the configured one with a ``_bench_plan`` suffix, dropped at the end.
@@ -28,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,20 +168,34 @@ def synthetic_plan(tasks: int = TASKS, seed: int = SEED, mix: str = "typical") -
     return plan
 
 
-def measure(run: Callable[[], object], repetitions: int) -> dict[str, float]:
-    """Milliseconds per run: the minimum (the machine's best) and the median (typical).
+def measure(
+    run: Callable[[], object], repetitions: int, before: Callable[[], object] | None = None
+) -> dict[str, float]:
+    """Milliseconds per run: the minimum (the machine's best) and the median (typical), and
+    the median CPU time, which other work on the machine does not inflate.
 
-    One untimed run first, so that no sample pays for growing the process's heap.
+    One untimed run first, so that no sample pays for growing the process's heap. ``before``
+    runs, untimed, ahead of every run.
     """
+    if before is not None:
+        before()
     run()
     samples: list[float] = []
+    cpu: list[float] = []
     for _ in range(repetitions):
+        if before is not None:
+            before()
         # Start each run from a clean heap; the collector stays on, as it is in the server.
         gc.collect()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         run()
         samples.append((time.perf_counter() - started) * 1000)
-    return {"min_ms": min(samples), "median_ms": statistics.median(samples)}
+        cpu.append((time.process_time() - cpu_started) * 1000)
+    return {
+        "min_ms": min(samples),
+        "median_ms": statistics.median(samples),
+        "cpu_median_ms": statistics.median(cpu),
+    }
 
 
 def setup_django() -> None:
@@ -205,6 +226,7 @@ def in_memory_figures(plan: SyntheticPlan) -> dict[str, Any]:
         "critical_path_length": analysis.critical_path.length,
         "colliding_pairs": len(analysis.collisions),
         "glob_pairs": sum(len(collision.globs) for collision in analysis.collisions),
+        "complete": analysis.collisions_complete,
     }
     del analysis  # a server holds no earlier answer while it computes the next
     timings = {
@@ -219,8 +241,9 @@ def in_memory_figures(plan: SyntheticPlan) -> dict[str, Any]:
     crowded_collisions = overlapping_pairs(crowded.file_globs)
     crowded_shape = {
         "globs": crowded.globs,
-        "colliding_pairs": len(crowded_collisions),
-        "glob_pairs": sum(len(collision.globs) for collision in crowded_collisions),
+        "colliding_pairs": len(crowded_collisions.pairs),
+        "glob_pairs": sum(len(collision.globs) for collision in crowded_collisions.pairs),
+        "complete": crowded_collisions.complete,
     }
     del crowded_collisions
     crowded_timings = {
@@ -230,7 +253,88 @@ def in_memory_figures(plan: SyntheticPlan) -> dict[str, Any]:
         "timings": timings,
         "shape": shape,
         "crowded": {"timings": crowded_timings, "shape": crowded_shape},
+        "adversarial": adversarial_figures(plan),
     }
+
+
+def forget_memos() -> None:
+    """Empty the matcher's memos, so a run pays for every decision (the worst case)."""
+    from projects.globs import matching
+
+    for memo in (matching.segments_intersect, matching.analysed_form, matching._char_positions):
+        memo.cache_clear()
+
+
+def adversarial_plans(plan: SyntheticPlan) -> list[tuple[str, dict[str, list[str]]]]:
+    """Plans built to cost the most, each with what it is.
+
+    The costliest globs found for one task are short and wildcard-led: nothing in the index
+    keeps them from being compared with every glob of the plan, no cheap test rejects them,
+    and they collide with most tasks. Globs at every limit (500 characters, 32 segments, 16
+    wildcards) cost less: a path must have at least their 31 ordinary segments, which the
+    plan's globs do not, and that is known at once. The worst whole plans spend everything
+    one analysis may do (``MAX_COMPARISON_WORK``, ``MAX_LISTED_GLOB_PAIRS``) at its cheapest
+    per unit: thousands of tasks whose globs all collide, one pair of globs each.
+    """
+    from projects.globs import MAX_FILE_GLOBS
+
+    def with_task(globs: list[str]) -> dict[str, list[str]]:
+        return {**plan.file_globs, "ATTACK": globs}
+
+    issue = ["*a" * 246 + f"*{i:02d}x/**" for i in range(14)]
+    costliest = [f"**/*{i}*/**" for i in range(MAX_FILE_GLOBS)]
+    at_limits = []
+    for i in range(MAX_FILE_GLOBS):
+        glob = "/".join(["**", *(f"*{i}?{k}" for k in range(7)), *(["seg"] * 23), "*.py"])
+        at_limits.append(glob + "x" * (500 - len(glob)))
+
+    def pieces(i: int) -> str:
+        piece = "/".join(["pppppppp"] * 4)
+        return "/".join(["**", *(f"*{k}{i}?/{piece}/**" for k in range(5))])
+
+    return [
+        ("the issue's 14 globs, stored before the limits, on one task", with_task(issue)),
+        (f"{MAX_FILE_GLOBS} of the costliest globs found, on one task", with_task(costliest)),
+        (f"{MAX_FILE_GLOBS} globs at every limit, on one task", with_task(at_limits)),
+        (
+            "5,000 tasks, each with a wildcard-led glob that collides with all the others",
+            {f"T{i}": [f"**/*{i}*/**"] for i in range(5_000)},
+        ),
+        (
+            "2,000 tasks, each with a glob of five wildcard pieces between '**'s",
+            {f"T{i}": [pieces(i)] for i in range(2_000)},
+        ),
+    ]
+
+
+def adversarial_figures(plan: SyntheticPlan) -> list[dict[str, Any]]:
+    """``analyse_graph`` on each adversarial plan, with nothing memoised before a run."""
+    from projects.globs import clean_file_globs
+    from projects.selectors import PlanGraph, analyse_graph
+
+    figures = []
+    for name, file_globs in adversarial_plans(plan):
+        tasks = list(file_globs)
+        graph = PlanGraph(
+            depends_on={key: [] for key in tasks},
+            estimates=dict.fromkeys(tasks, 1),
+            file_globs=file_globs,
+        )
+        analysis = analyse_graph(graph)
+        refused = bool(clean_file_globs(file_globs.get("ATTACK", []))[1])
+        figures.append(
+            {
+                "name": name,
+                "tasks": len(tasks),
+                "colliding_pairs": len(analysis.collisions),
+                "glob_pairs": sum(len(collision.globs) for collision in analysis.collisions),
+                "complete": analysis.collisions_complete,
+                "refused_now": refused,
+                "timings": measure(partial(analyse_graph, graph), REPETITIONS, forget_memos),
+            }
+        )
+        del analysis
+    return figures
 
 
 def store_plan(plan: SyntheticPlan) -> Any:
@@ -277,9 +381,10 @@ def store_plan(plan: SyntheticPlan) -> Any:
 def database_figures() -> dict[str, Any]:
     """Run in a child process: time the selectors against a scratch database."""
     setup_django()
-    from django.db import connection
+    from django.db import connection, transaction
 
     from projects.selectors import PlanGraph, analyse_graph, analyse_plan, plan_graph
+    from projects.services.tasks import plan_changed
 
     settings_dict = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -317,13 +422,23 @@ def database_figures() -> dict[str, Any]:
             else:
                 cursor.execute("show server_version")
                 version = f"PostgreSQL {cursor.fetchone()[0].split()[0]}"
+
+        def change_the_plan() -> None:
+            with transaction.atomic():
+                plan_changed(project)
+
         return {
             "backend": version,
             "migrate_ms": migrate_ms,
             "insert_ms": insert_ms,
             "timings": {
                 "plan_graph": measure(lambda: plan_graph(project), DB_REPETITIONS),
-                "analyse_plan": measure(lambda: analyse_plan(project), DB_REPETITIONS),
+                "analyse_plan, first read after a change": measure(
+                    lambda: analyse_plan(project), DB_REPETITIONS, change_the_plan
+                ),
+                "analyse_plan, a later read (cached)": measure(
+                    lambda: analyse_plan(project), DB_REPETITIONS
+                ),
             },
         }
     finally:
@@ -405,16 +520,20 @@ def section(
         "The cost of `overlapping_pairs` beyond indexing follows the size of its answer, so it "
         "is also measured on a *crowded* variant of the same plan, where module-wide wildcards "
         f"and tree-wide sweeps are common: {crowded['globs']:,} globs, "
-        f"{crowded['colliding_pairs']:,} colliding pairs of tasks "
-        f"({crowded['glob_pairs']:,} pairs of globs).",
+        f"{crowded['colliding_pairs']:,} colliding pairs of tasks listed "
+        f"({crowded['glob_pairs']:,} pairs of globs; "
+        f"{'all of them' if crowded['complete'] else 'the analysis stopped at its limit'}).",
         "",
         f"Each figure is the minimum and the median of {REPETITIONS} runs in memory and "
         f"{DB_REPETITIONS} through the database. `analyse_graph` is waves + critical path + "
-        "collisions on data already loaded; `plan_graph` loads the plan (two queries) and "
-        "`analyse_plan` does both.",
+        "collisions on data already loaded; `plan_graph` loads the plan (two queries). "
+        "`analyse_plan` is what a plan read does: the plan's revision (one query), then the "
+        "analysis from the cache, or, on the first read after a change, `plan_graph` and "
+        "`analyse_graph`, stored in the cache.",
         "",
         *table(rows),
         "",
+        *adversarial_section(memory["adversarial"]),
     ]
     for database in databases:
         lines.append(
@@ -429,6 +548,34 @@ def section(
         END_MARKER,
     ]
     return "\n".join(lines)
+
+
+def adversarial_section(figures: list[dict[str, Any]]) -> list[str]:
+    worst = max(figures, key=lambda figure: figure["timings"]["cpu_median_ms"])["timings"]
+    lines = [
+        "### Adversarial plans",
+        "",
+        "`analyse_graph` on plans built to cost the most under the limits on globs "
+        '(docs/limits.md, "Plan globs"), with nothing memoised before each run. The first '
+        "three are the plan above with one more task; the last two spend all the work one "
+        "analysis may do. The worst took "
+        f"{worst['cpu_median_ms']:,.0f} ms of CPU time (median; {worst['median_ms']:,.0f} ms "
+        "of wall time, on a machine shared with other work): "
+        f"{'under' if worst['cpu_median_ms'] < 1000 else 'over'} a second.",
+        "",
+        "| plan | tasks | colliding pairs listed | complete | min (ms) | median (ms) "
+        "| CPU, median (ms) |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for figure in figures:
+        name = figure["name"] + (" (refused if sent now)" if figure["refused_now"] else "")
+        timings = figure["timings"]
+        lines.append(
+            f"| {name} | {figure['tasks']:,} | {figure['colliding_pairs']:,} "
+            f"| {'yes' if figure['complete'] else 'no'} | {timings['min_ms']:.1f} "
+            f"| {timings['median_ms']:.1f} | {timings['cpu_median_ms']:.1f} |"
+        )
+    return [*lines, ""]
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from deltas.models import AgentCursor, Delta, DeltaKind, DeltaStream, Significance
-from projects.globs import globs_intersect
+from projects.globs import any_intersect
 from projects.models import Agent, Project, Task, TaskStatus
 
 
@@ -78,6 +78,7 @@ def interest_of(agent: Agent) -> Interest:
         interest.consumed |= consumed
         interest.contracts |= consumed | {contract.name for contract in task.provides.all()}
         interest.globs.extend(task.file_globs)
+    interest.globs = list(dict.fromkeys(interest.globs))  # each glob matched once
     return interest
 
 
@@ -92,15 +93,26 @@ def breaks_for(delta: Delta, interest: Interest) -> bool:
     )
 
 
+# How much matching of a delta's paths against an agent's globs one relevance check may do,
+# in steps (see projects.globs.any_intersect): a few milliseconds at most, as it runs on the
+# WebSocket consumer's event loop for every live delta and subscriber. A delta naming three
+# files, for an agent with a dozen globs, needs about 1,300.
+MAX_RELEVANCE_WORK = 20_000
+
+
 def concerns(delta: Delta, interest: Interest) -> bool:
-    """Whether a delta concerns the agent (its own deltas never do)."""
+    """Whether a delta concerns the agent (its own deltas never do).
+
+    Its paths are matched against the agent's globs within MAX_RELEVANCE_WORK: a delta with
+    so many paths that this does not settle it counts as relevant, which errs towards telling.
+    """
     if delta.author_id == interest.agent_id:
         return False
     if delta.significance == Significance.BREAKING or interest.agent_name in delta.agents:
         return True
     if interest.tasks.intersection(delta.tasks) or interest.contracts.intersection(delta.contracts):
         return True
-    return any(globs_intersect(path, glob) for path in delta.paths for glob in interest.globs)
+    return any_intersect(delta.paths, interest.globs, work=MAX_RELEVANCE_WORK) is not False
 
 
 def drift_of(agent: Agent) -> list[Delta]:

@@ -28,6 +28,7 @@ from peercode.actors import Actor
 from peercode.mcp.server import server
 from peercode.mcp.shared import READ_ONLY, NoNul, NulFreeStr, TaskKey, agent_of, call
 from projects import selectors, services
+from projects.globs import GLOB_LIMITS
 from projects.models import Agent, Contract, DecompositionRun, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,10 @@ class PlanOut(BaseModel):
     critical_path_length: int
     ready: list[str] = Field(description="Keys of tasks ready to claim now.")
     collisions: list[Collision] = Field(description="Task pairs whose file globs overlap.")
+    collisions_complete: bool = Field(
+        description="False when the plan has more globs to compare than one analysis does: "
+        "collisions then lists those found within the limit."
+    )
 
 
 class ContractVersionOut(BaseModel):
@@ -273,6 +278,7 @@ async def get_plan(ctx: Context) -> PlanOut:
                 Collision(first=c.first, second=c.second, globs=list(c.globs))
                 for c in analysis.collisions
             ],
+            collisions_complete=analysis.collisions_complete,
         )
 
     return await call(read)
@@ -334,7 +340,10 @@ async def update_task(
     description: Annotated[NulFreeStr | None, Field(max_length=20000)] = None,
     file_globs: Annotated[
         list[Annotated[str, NoNul, Field(min_length=1, max_length=500)]] | None,
-        Field(max_length=200, description="Replaces the task's file globs, e.g. ['src/api/**']."),
+        Field(
+            max_length=200,
+            description=f"Replaces the task's file globs, e.g. ['src/api/**']. {GLOB_LIMITS}",
+        ),
     ] = None,
 ) -> TaskDetail:
     """Change a task assigned to you: move its status and/or edit its title, description or

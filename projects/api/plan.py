@@ -74,6 +74,7 @@ class PlanView(PeerCodeView):
             "waves": analysis.waves,
             "critical_path": analysis.critical_path,
             "collisions": analysis.collisions,
+            "collisions_complete": analysis.collisions_complete,
         }
         return Response(PlanOut(plan, context={"wave_of": analysis.wave_of()}).data)
 

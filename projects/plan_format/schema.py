@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from projects.globs import GLOB_LIMITS
 from projects.models import (
     ContractKind,
     TaskStatus,
@@ -75,7 +76,8 @@ PLAN_JSON_SCHEMA: dict[str, Any] = {
                     },
                     "depends_on": _strings("Keys of tasks that must be done first."),
                     "file_globs": _strings(
-                        "Repository-relative paths or globs the task will touch, e.g. src/api/**."
+                        "Repository-relative paths or globs the task will touch, e.g. "
+                        f"src/api/**. {GLOB_LIMITS}"
                     ),
                     "provides": _strings("Names of contracts this task defines and owns."),
                     "consumes": _strings("Names of contracts this task relies on."),

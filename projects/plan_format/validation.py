@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 
+from projects.globs import clean_file_globs
 from projects.graph import find_cycle, format_cycle
 from projects.models import (
     TASK_KEY_VALIDATOR,
@@ -139,16 +140,9 @@ class _Checker:
         return tuple(good)
 
     def file_globs(self, data: Mapping[str, Any], item: str) -> tuple[str, ...]:
-        cleaned: list[str] = []
-        for glob in self.names(data, "file_globs", item):
-            value = glob.strip().replace("\\", "/")
-            if value.startswith("/") or ".." in value.split("/"):
-                self.error(
-                    item,
-                    f"file glob {glob!r} must be relative to the repository root, without '..'",
-                )
-            elif value not in cleaned:
-                cleaned.append(value)
+        cleaned, problems = clean_file_globs(self.names(data, "file_globs", item))
+        for problem in problems:
+            self.error(item, problem)
         return tuple(cleaned)
 
 

@@ -6,6 +6,7 @@ from deltas import selectors, services
 from deltas.models import Delta, DeltaKind, Significance
 from peercode.actors import Actor
 from projects.models import Agent, Project
+from projects.services import claim_task
 from tests.deltas.factories import agent_on, finish, push
 from tests.factories import make_agent, make_contract, make_project, make_task, make_user
 
@@ -131,6 +132,27 @@ class TestRelevance:
         loud = push(project, other, significance=Significance.BREAKING).delta
         assert not concerns(quiet, agent)
         assert concerns(loud, agent)
+
+    def test_a_delta_with_more_paths_than_one_check_may_match_counts_as_relevant(
+        self, project: Project, other: Agent
+    ) -> None:
+        # The check runs on the WebSocket consumer's event loop for every live delta and
+        # subscriber, so it stops after MAX_RELEVANCE_WORK and errs towards telling.
+        globs = [f"src/module{index}/**/*.py" for index in range(12)]
+        agent, _ = agent_on(project, "A", file_globs=globs)
+        paths = [f"docs/chapter{index}/page{index}.md" for index in range(1000)]
+        many = Delta(kind=DeltaKind.DECISION, paths=paths, author_id=other.pk)
+        few = Delta(kind=DeltaKind.DECISION, paths=paths[:5], author_id=other.pk)
+        assert concerns(many, agent)
+        assert not concerns(few, agent)
+
+    def test_an_agents_globs_are_matched_once_however_many_of_its_tasks_share_them(
+        self, project: Project
+    ) -> None:
+        agent, _ = agent_on(project, "A", file_globs=["src/**", "docs/**"])
+        make_task(project, "B", file_globs=["docs/**", "web/**"])
+        claim_task(agent=agent, task_key="B")
+        assert selectors.interest_of(agent).globs == ["src/**", "docs/**", "web/**"]
 
 
 class TestDrift:

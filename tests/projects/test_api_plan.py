@@ -98,8 +98,8 @@ class TestPlan:
                 assert client.get(PLAN_URL).status_code == 200
             return len(captured)
 
-        make_task(project, "T0", file_globs=["a/**"])
         queries()  # the first request also records the agent's last-seen time
+        make_task(project, "T0", file_globs=["a/**"])  # both reads below analyse afresh
         small = queries()
         for n in range(1, 30):
             make_task(project, f"T{n}", phase=1 + n % 3, depends_on=[f"T{n - 1}"])
