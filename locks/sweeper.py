@@ -5,10 +5,11 @@ Daphne sends no lifespan events, so, like the MCP session manager
 the ASGI app calls :func:`ensure_sweeper` on each connection, and the first call on an event
 loop starts the task there (a new loop, as tests make, gets its own task). Every
 ``PEERCODE_LOCK_SWEEP_SECONDS`` (default 5) it runs :func:`sweep_once` (lock leases and waits,
-then push leases, then debate rounds whose deadline passed) in a worker thread. Expired locks
-are ignored by the clock at once anyway; the sweep writes the expiry down, records its event,
-grants the waiting requests it unblocks and passes an expired push lease's turn on; an overdue
-debate round closes with its silent participants holding. Several server processes may each
+then push leases, then debate rounds whose deadline passed, then closed refusal fold windows)
+in a worker thread. Expired locks are ignored by the clock at once anyway; the sweep writes the
+expiry down, records its event, grants the waiting requests it unblocks and passes an expired
+push lease's turn on; an overdue debate round closes with its silent participants holding; a
+closed fold window's repeated refusals become one event. Several server processes may each
 run one: sweeps of one project are serialized by its LockSpace row (a debate by its own row)
 and idempotent.
 """
@@ -24,6 +25,7 @@ from django.conf import settings
 from debates.services import close_overdue_rounds
 from locks.push import expire_push_leases
 from locks.services import sweep_expired
+from peercode.events.services import flush_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,12 @@ class LockSweeper:
 
 def sweep_once() -> int:
     """One round: expired lock leases and overdue waits, then expired push leases (the turn
-    passes on), then debate rounds past their deadline (silent participants hold). How many
-    ended."""
-    return sweep_expired() + expire_push_leases() + close_overdue_rounds()
+    passes on), then debate rounds past their deadline (silent participants hold), then the
+    closed fold windows of repeated refusals (one event each). How many leases, waits and
+    rounds ended."""
+    ended = sweep_expired() + expire_push_leases() + close_overdue_rounds()
+    flush_refusals()
+    return ended
 
 
 sweeper = LockSweeper()

@@ -47,3 +47,37 @@ class Event(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("Events are append-only; an event cannot be deleted.")
+
+
+class RefusalTally(models.Model):
+    """Identical refusals not yet in the log: one row per (project, type, actor, subject) while
+    its fold window is open (see :func:`peercode.events.services.record_refusal`).
+
+    Not part of the log, so rows change and go: the sweep records one event for what a closed
+    window counted and deletes the row.
+    """
+
+    # sha256 of project, type, actor and subject: the one row a refusal may fold into.
+    key = models.CharField(max_length=64, unique=True)
+    project = models.ForeignKey(
+        "projects.Project",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    type = models.CharField(max_length=64)
+    actor_kind = models.CharField(max_length=16)
+    actor_name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=300, blank=True)
+    # sha256 of what made the refusal (e.g. the request and the locks in its way): a refusal
+    # for another reason is not folded into this one.
+    reason = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0, help_text="Refusals folded, not yet logged.")
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_payload = models.JSONField(default=dict, blank=True)
+    closes_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subject} by {self.actor_kind}:{self.actor_name} x{self.count}"

@@ -9,10 +9,31 @@ anywhere else.
 
 from __future__ import annotations
 
-from django.utils.module_loading import autodiscover_modules
-from mcp.server.mcpserver import MCPServer
+from typing import Any
 
-server = MCPServer(
+from django.utils.module_loading import autodiscover_modules
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, GetPromptResult, InputRequiredResult
+
+
+class PeerCodeServer(MCPServer):
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        # The SDK reports an unknown prompt as an internal error; it is the caller's mistake.
+        known = [prompt.name for prompt in await self.list_prompts()]
+        if name not in known:
+            offer = f"Its prompts: {', '.join(known)}." if known else "It offers none."
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Unknown prompt {name!r}: PeerCode has no prompt by that name. {offer} "
+                "Use prompts/list to see them, or call the tools (tools/list) instead.",
+            )
+        return await super().get_prompt(name, arguments, context)
+
+
+server = PeerCodeServer(
     "peercode",
     title="PeerCode",
     version="0.1.0",

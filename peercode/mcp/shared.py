@@ -21,7 +21,8 @@ from channels.db import database_sync_to_async
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from peercode.errors import PeerCodeError
 from peercode.mcp.transport import AGENT_SCOPE_KEY
@@ -70,8 +71,23 @@ def _no_nul(value: str) -> str:
     return value
 
 
-NoNul = AfterValidator(_no_nul)
-# For optional text: the validator sits on the string branch so the constraints stay there.
+class _NoNul:
+    """Refuses NUL in text; on optional text (``Annotated[str | None, NoNul, Field(...)]``) it
+    checks the string branch only, so null still means "not given" and the Field constraints
+    that follow apply to the string, never to null (pydantic's AfterValidator would wrap the
+    whole union and hand them None)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        if schema["type"] == "nullable":
+            checked = core_schema.no_info_after_validator_function(_no_nul, schema["schema"])
+            return core_schema.nullable_schema(checked)
+        return core_schema.no_info_after_validator_function(_no_nul, schema)
+
+
+NoNul = _NoNul()
 NulFreeStr = Annotated[str, NoNul]
 
 TaskKey = Annotated[

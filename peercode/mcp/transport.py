@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
@@ -19,8 +20,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import INVALID_REQUEST
 
+from peercode import ratelimit
 from peercode.auth import authenticate_agent_token, parse_bearer
+from peercode.errors import DATABASE_RETRY_SECONDS, DATABASE_UNAVAILABLE
 from peercode.mcp.server import autodiscover, server
 
 logger = logging.getLogger(__name__)
@@ -133,8 +137,58 @@ UNAUTHORIZED = (
 )
 
 
+# JSON-RPC error codes of our own (the -32000..-32099 server range); the HTTP status says the
+# same to clients that look at it.
+UNAUTHORIZED_CODE = -32001
+RATE_LIMITED_CODE = -32029
+UNAVAILABLE_CODE = -32053
+DATABASE_UNAVAILABLE_MESSAGE = (
+    f"PeerCode cannot reach its database right now. Retry in {DATABASE_RETRY_SECONDS} "
+    "seconds; tell a human if it keeps happening."
+)
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: int,
+    message: str,
+    headers: list[tuple[bytes, bytes]],
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A JSON-RPC error (id null: the request is refused before it is read) at an HTTP status."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    await send_json(send, status, {"jsonrpc": "2.0", "id": None, "error": error}, headers)
+
+
+class PostOnly:
+    """405 for anything but POST. Served statelessly, the endpoint never has anything to send
+    on a GET stream (which would stay open forever) nor a session to DELETE; the specification
+    lets a server answer both with 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await send_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                f"{scope['method']} is not supported on /mcp: PeerCode serves MCP statelessly, "
+                "so there is no event stream to GET and no session to DELETE. Send each "
+                "JSON-RPC message as a POST.",
+                [(b"allow", b"POST")],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
 class AgentAuthentication:
-    """401 with a JSON-RPC error body unless the request carries a known agent token."""
+    """401 with a JSON-RPC error body unless the request carries a known agent token; 503 with
+    Retry-After when the database that knows the tokens cannot be reached."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -142,21 +196,61 @@ class AgentAuthentication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         token = parse_bearer(headers.get(b"authorization"))
-        agent = await database_sync_to_async(authenticate_agent_token)(token) if token else None
+        try:
+            agent = await database_sync_to_async(authenticate_agent_token)(token) if token else None
+        except DATABASE_UNAVAILABLE:
+            logger.warning("MCP request refused: the database is unavailable", exc_info=True)
+            await send_error(
+                send,
+                503,
+                UNAVAILABLE_CODE,
+                DATABASE_UNAVAILABLE_MESSAGE,
+                [(b"retry-after", str(DATABASE_RETRY_SECONDS).encode())],
+            )
+            return
         if agent is None:
             message = (
                 UNAUTHORIZED
                 if token is None
                 else "Unknown or revoked agent token. " + (UNAUTHORIZED)
             )
-            await send_json(
+            await send_error(
                 send,
                 401,
-                {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}},
+                UNAUTHORIZED_CODE,
+                message,
                 [(b"www-authenticate", b'Bearer realm="peercode"')],
             )
             return
         scope[AGENT_SCOPE_KEY] = agent
+        await self.app(scope, receive, send)
+
+
+class AgentRateLimit:
+    """429 with Retry-After and a JSON-RPC error once an agent is over its MCP request limit.
+
+    Refused at the HTTP level, not as a tool error: it covers every message (initialize,
+    tools/list, notifications) and not only tool calls, it costs no tool work, HTTP clients and
+    proxies understand Retry-After, and the SDK client surfaces the JSON-RPC error body (with
+    the message saying when to retry) where a tool error would read as a failed tool the
+    model might try to "fix" by changing its arguments.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = await ratelimit.atake(scope[AGENT_SCOPE_KEY].token_hash, "mcp")
+        if refusal is not None:
+            await send_error(
+                send,
+                429,
+                RATE_LIMITED_CODE,
+                ratelimit.refusal_message(refusal),
+                [(b"retry-after", str(refusal.retry_after).encode())],
+                data=asdict(refusal),
+            )
+            return
         await self.app(scope, receive, send)
 
 
@@ -183,4 +277,5 @@ def with_mcp(django_app: Any) -> ASGIApp:
     """Django's HTTP app with the MCP endpoint mounted at /mcp beside it, every app's tools
     registered (``<app>/mcp.py``) before it serves a request."""
     autodiscover()
-    return McpRouter(AgentAuthentication(LazySessionManager(new_session_manager)), django_app)
+    sessions = LazySessionManager(new_session_manager)
+    return McpRouter(PostOnly(AgentAuthentication(AgentRateLimit(sessions))), django_app)
