@@ -11,135 +11,54 @@ before it: that is how these tests check that a duplicate was dropped, without w
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
-from django.conf import settings as django_settings
 from django.db import transaction
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from deltas import selectors, services
 from deltas.consumers import REPLAY_BATCH
 from deltas.models import Delta, Significance
 from peercode.actors import Actor
-from peercode.asgi import application
 from peercode.events.models import Event
-from projects import services as plan
 from projects.models import Agent, Project
 from tests.deltas.factories import push
-from tests.factories import make_agent, make_contract, make_project, make_task, make_user
+from tests.deltas.ws_support import (
+    TIMEOUT,
+    Team,
+    assert_nothing_else_sent,
+    communicator,
+    make_team,
+    next_frame,
+    refusal,
+    replayed,
+    subscribed,
+    use_own_channel_layer,
+    viewer_cookie,
+)
+from tests.factories import make_project
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
-
-TIMEOUT = 10
-ORIGIN = "http://testserver"
 
 
 @pytest.fixture(autouse=True)
 def own_channel_layer(settings: Any) -> None:
-    """A fresh channel layer per test; on Redis under a key prefix no other run shares."""
-    layer = dict(settings.CHANNEL_LAYERS["default"])
-    if "redis" in layer["BACKEND"].lower():
-        prefix = f"pc-test-consumers-{uuid.uuid4().hex[:12]}"
-        layer["CONFIG"] = {**layer.get("CONFIG", {}), "prefix": prefix}
-    settings.CHANNEL_LAYERS = {"default": layer}
-
-
-@dataclass
-class Team:
-    project: Project
-    alice: Agent  # on T1, which consumes AuthAPI
-    alice_token: str
-    bob: Agent  # on T2, which provides AuthAPI
-    bob_token: str
-
-
-def agent_on(project: Project, name: str, key: str, **task: Any) -> tuple[Agent, str]:
-    agent, token = make_agent(project, name)
-    make_task(project, key, **task)
-    plan.claim_task(agent=agent, task_key=key)
-    return agent, token
+    use_own_channel_layer(settings)
 
 
 @pytest.fixture
 def team(transactional_db: None) -> Team:
-    project = make_project(slug="ws")
-    bob, bob_token = agent_on(project, "bob", "T2")
-    make_contract(project, "AuthAPI", owner="T2")
-    alice, alice_token = agent_on(project, "alice", "T1", consumes=["AuthAPI"])
-    return Team(project, alice, alice_token, bob, bob_token)
+    return make_team()
 
 
 @pytest.fixture
-def session_cookie(transactional_db: None) -> str:
-    """The cookie header of a logged-in dashboard user."""
-    client = Client()
-    client.force_login(make_user(username="watcher", staff=False))
-    name = django_settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}"
-
-
-def communicator(
-    slug: str,
-    query: str = "",
-    *,
-    token: str | None = None,
-    cookie: str | None = None,
-    origin: str | None = ORIGIN,
-) -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode())] if origin else []
-    if token is not None:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    if cookie is not None:
-        headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(application, f"/ws/projects/{slug}/{query}", headers=headers)
-
-
-@asynccontextmanager
-async def subscribed(slug: str, query: str = "", **auth: Any) -> AsyncIterator[Any]:
-    comm = communicator(slug, query, **auth)
-    connected, _ = await comm.connect(timeout=TIMEOUT)
-    assert connected
-    try:
-        yield comm
-    finally:
-        await comm.disconnect(timeout=TIMEOUT)
-
-
-async def next_frame(comm: WebsocketCommunicator) -> dict[str, Any]:
-    return await comm.receive_json_from(timeout=TIMEOUT)
-
-
-async def replayed(comm: WebsocketCommunicator) -> tuple[list[dict[str, Any]], int]:
-    """The deltas replayed on connect, and the head announced by ``replay_done``."""
-    deltas = []
-    while (frame := await next_frame(comm))["type"] == "delta":
-        deltas.append(frame["delta"])
-    assert frame["type"] == "replay_done", frame
-    return deltas, frame["head"]
-
-
-async def assert_nothing_else_sent(comm: WebsocketCommunicator) -> None:
-    await comm.send_json_to({"type": "ping"})
-    assert await next_frame(comm) == {"type": "pong"}
-
-
-async def refusal(comm: WebsocketCommunicator) -> tuple[dict[str, Any], int]:
-    """The error frame a refused connection gets after being accepted, and its close code."""
-    connected, _ = await comm.connect(timeout=TIMEOUT)
-    assert connected
-    frame = await next_frame(comm)
-    closed = await comm.receive_output(timeout=TIMEOUT)
-    assert closed["type"] == "websocket.close"
-    await comm.disconnect(timeout=TIMEOUT)
-    return frame, closed["code"]
+def session_cookie(team: Team) -> str:
+    """The cookie header of a logged-in dashboard user, a viewer of the team's project."""
+    return viewer_cookie(team.project)
 
 
 def push_many(project: Project, by: Agent, count: int) -> None:
