@@ -17,14 +17,20 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from rest_framework import status
 
 from deltas import selectors
 from deltas.models import AgentCursor, Delta, DeltaKind, DeltaStream, Significance
 from peercode.actors import Actor
-from peercode.errors import Conflict, ValidationFailed
+from peercode.errors import Conflict, PeerCodeError, ValidationFailed
 from peercode.events.services import record_event
-from projects.models import Agent, ContractVersion, CouplingGuard, Project, Task
-from projects.services.contracts import publish_contract_version
+from peercode.permissions import Action, require
+from projects.models import Agent, Contract, ContractVersion, CouplingGuard, Project, Task
+from projects.services.contracts import (
+    check_may_publish,
+    owns_contract,
+    publish_contract_version,
+)
 from projects.services.tasks import clean_globs, contracts_by_name, tasks_by_key
 
 MAX_SUMMARY = 200
@@ -80,7 +86,10 @@ def push_delta(
     own, sent to a debate's participants. Emits ``delta.pushed`` or ``delta.folded``; fan-out
     happens after commit.
     """
-    actor.check_project(project)
+    if actor.is_agent:
+        actor.check_project(project)
+    else:
+        require(actor, Action.PUSH_DELTAS, project)
     kind = _choice(kind, DeltaKind, "kind")
     if kind == DeltaKind.DEBATE and actor.kind != "system":
         raise ValidationFailed(
@@ -138,7 +147,7 @@ def push_delta(
         proposed = ""
         if spec is not None:
             contract = contract_objs[0]
-            if _owns(actor.agent, contract.owner_task) or (not actor.is_agent):
+            if owns_contract(actor.agent, contract) or not actor.is_agent:
                 version = publish_contract_version(
                     contract=contract, spec=spec, rationale=rationale or summary, actor=actor
                 )
@@ -178,10 +187,6 @@ def push_delta(
         )
         transaction.on_commit(lambda: broadcast(delta), robust=True)
     return PushResult(delta=delta, folded=False, contract_version=version)
-
-
-def _owns(agent: Agent | None, owner_task: Task | None) -> bool:
-    return agent is not None and owner_task is not None and owner_task.assignee_id == agent.pk
 
 
 def _fold_duplicate(
@@ -244,12 +249,34 @@ def broadcast(delta: Delta) -> None:
     )
 
 
+class TokenRevoked(PeerCodeError):
+    http_status = status.HTTP_401_UNAUTHORIZED
+    default_code = "token_revoked"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This agent's token has been revoked or replaced; nothing more is accepted with "
+            "it. Ask a human for the agent's current token ('python manage.py agent rotate "
+            "--project SLUG NAME' issues one) and connect again with it."
+        )
+
+
+def check_token_holds(agent: Agent) -> None:
+    """Refuse an agent whose token was revoked or rotated after it authenticated: the agent
+    carries the hash of the token it authenticated with."""
+    holds = Agent.objects.filter(pk=agent.pk, token_hash=agent.token_hash, is_active=True)
+    if not holds.exists():
+        raise TokenRevoked()
+
+
 def ack_updates(*, agent: Agent, seq: int) -> AgentCursor:
     """Acknowledge every delta up to ``seq``. The cursor only moves forward; a seq beyond the
-    project's head is refused. Emits ``deltas.acknowledged`` when the cursor moves."""
+    project's head is refused, and so is an agent whose token no longer holds (a socket opened
+    before a revocation). Emits ``deltas.acknowledged`` when the cursor moves."""
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise ValidationFailed(f"seq must be a whole number ≥ 0, got {seq!r}.", code="bad_seq")
     with transaction.atomic():
+        check_token_holds(agent)
         cursor, _ = AgentCursor.objects.select_for_update().get_or_create(agent=agent)
         head = selectors.head_of(agent.project)
         if seq > head:
@@ -304,3 +331,36 @@ def coupling_guard(*, agent: Agent, action: str, task_key: str | None = None) ->
             details={"seqs": [delta.seq for delta in pending]},
         )
     return warnings
+
+
+def publish_contract_change(
+    *,
+    contract: Contract,
+    actor: Actor,
+    spec: str,
+    rationale: str = "",
+    summary: str = "",
+    significance: str = Significance.BREAKING,
+) -> PushResult:
+    """Publish a contract's next version as its owner and tell every consumer, in one step.
+
+    The REST endpoint and the admin publish through here, so a version never appears without
+    its ``contract_change`` delta. A non-owner is refused (with how to propose instead) before
+    anything is written.
+    """
+    check_may_publish(actor, contract)
+    if not spec.strip():
+        raise ValidationFailed(
+            f"The spec of contract {contract.name!r} cannot be empty; send its complete new spec.",
+            code="empty_spec",
+        )
+    return push_delta(
+        project=contract.project,
+        actor=actor,
+        kind=DeltaKind.CONTRACT_CHANGE,
+        significance=significance,
+        summary=summary or f"{contract.name}: new version published"[:MAX_SUMMARY],
+        contracts=[contract.name],
+        spec=spec,
+        rationale=rationale,
+    )

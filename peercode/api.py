@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+)
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers, status
@@ -25,10 +29,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from peercode import ratelimit
 from peercode.actors import Actor
-from peercode.errors import PeerCodeError, PermissionDenied
+from peercode.errors import PeerCodeError, PermissionDenied, RateLimited
 
 if TYPE_CHECKING:
     from projects.models import Agent
@@ -103,6 +109,32 @@ class AgentsOnly(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return is_agent_request(request)
+
+
+class CallerRateThrottle(BaseThrottle):
+    """The per-caller REST limit (peercode/ratelimit.py, scope "rest"): an agent by its token,
+    a human by user id. Refuses with 429, Retry-After and the standard error body."""
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        from projects.models import Agent
+
+        user = request.user
+        if isinstance(user, Agent):
+            key = user.token_hash
+        elif user is not None and user.is_authenticated:
+            key = f"user:{user.pk}"
+        else:
+            return True  # anonymous callers are refused by authentication, not counted
+        refusal = ratelimit.take(key, "rest")
+        if refusal is not None:
+            # Raised rather than returning False: DRF's own Throttled error would lose the
+            # limit and the advice in the message.
+            raise RateLimited(
+                ratelimit.refusal_message(refusal),
+                retry_after=refusal.retry_after,
+                details=asdict(refusal),
+            )
+        return True
 
 
 class PeerCodePagination(LimitOffsetPagination):
@@ -207,6 +239,9 @@ class JSONBodyParser(JSONParser):
 class PeerCodeView(APIView):
     parser_classes = [JSONBodyParser]
     permission_classes = [IsAuthenticated]
+    # Here rather than in DEFAULT_THROTTLE_CLASSES: DRF imports that setting while its own
+    # views module loads, and this module imports that one (a circular import).
+    throttle_classes = [CallerRateThrottle]
     # Read by paginate() and by drf-spectacular, which documents limit/offset from it.
     pagination_class = PeerCodePagination
 
@@ -268,6 +303,18 @@ class AgentTokenScheme(OpenApiAuthenticationExtension):
         return scheme
 
 
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """Documents what StrictSerializer enforces: a body with a field it does not know is
+    refused, so the schema says ``additionalProperties: false``."""
+
+    target_class = "peercode.api.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
+
+
 ERROR_SCHEMA = inline_serializer(
     name="Error",
     fields={
@@ -293,6 +340,7 @@ _ERROR_DESCRIPTIONS = {
     404: "No such project, task, contract, phase or agent.",
     409: "Conflicts with the current state (duplicate, illegal transition, already claimed).",
     413: "The request body is too large.",
+    429: "Too many requests from this caller; retry after the Retry-After header's seconds.",
     422: "The planning model returned a plan that does not validate.",
     502: "The planning model's API failed.",
     503: "The feature is not configured on this server; the message says how to configure it.",
@@ -300,8 +348,9 @@ _ERROR_DESCRIPTIONS = {
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for the given error statuses, plus 401 and 403 which every view has."""
-    wanted = sorted({401, 403, *codes})
+    """OpenAPI responses for the given error statuses, plus 401, 403 and 429 which every view
+    has."""
+    wanted = sorted({401, 403, 429, *codes})
     return {
         code: OpenApiResponse(response=ERROR_SCHEMA, description=_ERROR_DESCRIPTIONS[code])
         for code in wanted

@@ -28,6 +28,7 @@ class MeView(PeerCodeView):
             "is_staff": actor.is_staff,
             "project": None,
             "in_progress_tasks": [],
+            "roles": [],
         }
         if actor.agent is not None:
             project = actor.agent.project
@@ -35,4 +36,6 @@ class MeView(PeerCodeView):
             body["in_progress_tasks"] = selectors.tasks_of(project).filter(
                 assignee=actor.agent, status=TaskStatus.IN_PROGRESS
             )
+        else:
+            body["roles"] = selectors.memberships_of(actor.user)
         return Response(MeOut(body).data)

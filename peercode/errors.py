@@ -11,12 +11,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
+
+# Django's errors for a database that cannot be reached (or dropped the connection): transient,
+# so MCP callers and WebSocket clients are told to retry rather than shown a server error.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_RETRY_SECONDS = 5
 
 
 class PeerCodeError(Exception):
@@ -67,6 +73,17 @@ class UpstreamFailed(PeerCodeError):
     default_code = "upstream_failed"
 
 
+class RateLimited(PeerCodeError):
+    """Too many requests from one caller (peercode/ratelimit.py); answered with Retry-After."""
+
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any]) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
 def _flatten_validation(detail: Any, prefix: str = "") -> list[str]:
     if isinstance(detail, dict):
         messages: list[str] = []
@@ -88,6 +105,12 @@ def _flatten_validation(detail: Any, prefix: str = "") -> list[str]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Every API error is ``{"error": {"code", "message", "details"?}}``; never a traceback."""
+    if isinstance(exc, RateLimited):
+        return Response(
+            {"error": exc.as_dict()},
+            status=exc.http_status,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, PeerCodeError):
         return Response({"error": exc.as_dict()}, status=exc.http_status)
     if isinstance(exc, drf_exceptions.ValidationError):

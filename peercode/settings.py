@@ -35,6 +35,25 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}.") from exc
 
 
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """``N/period`` (period: second, minute, hour or day, or a number of seconds) as
+    ``(N, seconds)``; ``off`` or ``0`` means no limit (``None``)."""
+    value = os.environ.get(name, "").strip().lower() or default
+    if value in {"off", "0"}:
+        return None
+    count, _, period = value.partition("/")
+    seconds = RATE_PERIODS.get(period) or (int(period) if period.isdigit() else 0)
+    if not count.isdigit() or int(count) < 1 or seconds < 1:
+        raise ImproperlyConfigured(
+            f"{name} must look like '600/minute' (a count, '/', and second, minute, hour, day "
+            f"or a number of seconds) or 'off', got {value!r}."
+        )
+    return int(count), seconds
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name, "").strip()
     if not value:
@@ -158,6 +177,16 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The rate limiter's counters (peercode/ratelimit.py) live in the cache: shared by every
+# process through Redis when there is one; in memory, per process, when running embedded.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "").strip()
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -183,7 +212,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-LOGIN_URL = "admin:login"
+# The dashboard's own login page: any human with an account logs in there (the admin's login
+# is for staff only).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -218,6 +251,16 @@ PEERCODE_DELTA_FOLD_SECONDS = env_int("PEERCODE_DELTA_FOLD_SECONDS", 300)
 PEERCODE_LOCK_SWEEP_SECONDS = env_int("PEERCODE_LOCK_SWEEP_SECONDS", 5)
 PEERCODE_MIN_LOCK_TTL_SECONDS = env_int("PEERCODE_MIN_LOCK_TTL_SECONDS", 10)
 PEERCODE_MAX_DEBATE_ROUNDS = env_int("PEERCODE_MAX_DEBATE_ROUNDS", 5)
+# Requests per caller (agent token or human user) and window, by scope: peercode/ratelimit.py.
+# The defaults are far above what an agent calling on every step sends (docs/limits.md).
+PEERCODE_RATE_LIMITS = {
+    "rest": env_rate("PEERCODE_RATE_LIMIT_REST", "1200/minute"),
+    "mcp": env_rate("PEERCODE_RATE_LIMIT_MCP", "1200/minute"),
+    "ws": env_rate("PEERCODE_RATE_LIMIT_WS", "1200/minute"),
+}
+# Identical refusals (an agent retrying a taken lock) within this many seconds of the first are
+# counted, then logged as one event (peercode/events/services.py).
+PEERCODE_REFUSAL_FOLD_SECONDS = env_int("PEERCODE_REFUSAL_FOLD_SECONDS", 60)
 PEERCODE_INTEGRATION_BRANCH = os.environ.get("PEERCODE_INTEGRATION_BRANCH", "peer-progress")
 PEERCODE_PUBLIC_URL = os.environ.get("PEERCODE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "").strip()

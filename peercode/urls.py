@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -7,6 +8,14 @@ from projects import views as project_views
 urlpatterns = [
     path("", project_views.project_list, name="home"),
     path("projects/<slug:slug>/", project_views.project_detail, name="project-detail"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="accounts/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("peercode.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

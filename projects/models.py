@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -85,6 +86,9 @@ class Project(models.Model):
             "change to a contract its task consumes: a warning, or a refusal."
         ),
     )
+    # Bumped by every change that can alter the plan's analysis (tasks, their dependencies,
+    # globs, estimates, phases); the cached analysis is keyed by it.
+    plan_revision = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,6 +96,34 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class Role(models.TextChoices):
+    """A human's role in one project; each role may do everything the one before it may."""
+
+    VIEWER = "viewer", "Viewer"
+    LEAD = "lead", "Lead"
+    ADMIN = "admin", "Admin"
+
+
+class Membership(models.Model):
+    """A human's role in a project. Django staff and superusers need none: they may do all."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
 
 
 class ClientKind(models.TextChoices):

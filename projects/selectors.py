@@ -3,30 +3,75 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 
 from peercode.actors import Actor
 from peercode.errors import NotFound
+from peercode.permissions import is_operator
 from projects.globs import GlobCollision, overlapping_pairs
 from projects.graph import CriticalPath, critical_path, waves
-from projects.models import Agent, Contract, ContractVersion, Phase, Project, Task
+from projects.models import (
+    Agent,
+    Contract,
+    ContractVersion,
+    Membership,
+    Phase,
+    Project,
+    Task,
+)
 
 
 def projects_for(actor: Actor) -> QuerySet[Project]:
-    """The projects an actor can see: an agent only its own, a human all of them."""
+    """The projects an actor can see: an agent only its own; a human those it is a member
+    of; staff, superusers and the system every project."""
     if actor.agent is not None:
         return Project.objects.filter(pk=actor.agent.project_id)
-    return Project.objects.all()
+    if actor.kind == "system" or is_operator(actor.user):
+        return Project.objects.all()
+    user_id = getattr(actor.user, "pk", None)
+    if user_id is None:
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user_id=user_id)
 
 
 def get_project(*, slug: str, actor: Actor) -> Project:
+    """The project by slug, if the actor may see it. A human who is not a member is told the
+    same as for a project that does not exist, so slugs do not leak."""
     project = projects_for(actor).filter(slug=slug).first()
     if project is None:
         if actor.agent is not None and Project.objects.filter(slug=slug).exists():
             actor.check_project(Project.objects.get(slug=slug))
-        raise NotFound(f"No project {slug!r}. List projects at /api/v1/projects/.")
+        hint = (
+            "" if actor.agent is not None else " or you are not one of its members (ask its admin)"
+        )
+        raise NotFound(
+            f"No project {slug!r}{hint}. List the projects you can see at /api/v1/projects/."
+        )
     return project
+
+
+def memberships_of(user: Any) -> QuerySet[Membership]:
+    """A human's roles, one per project."""
+    return Membership.objects.filter(user_id=user.pk).select_related("project", "user")
+
+
+def members_of(project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("project", "user")
+
+
+def get_user(*, username: str) -> Any:
+    """A human's account by username, refused if there is none."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotFound(
+            f"No user {username!r}; a staff user creates accounts in the admin.",
+            code="unknown_user",
+        )
+    return user
 
 
 def get_task(*, project: Project, key: str) -> Task:
@@ -168,22 +213,45 @@ class PlanAnalysis:
     waves: list[list[str]]
     critical_path: CriticalPath
     collisions: list[GlobCollision]
+    # False when the plan has more globs to compare than one analysis does (docs/limits.md).
+    collisions_complete: bool
 
     def wave_of(self) -> dict[str, int]:
         return {key: number for number, layer in enumerate(self.waves, 1) for key in layer}
 
 
+# Bump when PlanAnalysis changes shape, so that no process unpickles an older one.
+ANALYSIS_FORMAT = 1
+ANALYSIS_CACHE_SECONDS = 24 * 60 * 60
+
+
 def analyse_plan(project: Project) -> PlanAnalysis:
-    """Waves (what can run in parallel), the critical path, and tasks likely to collide."""
-    graph = plan_graph(project)
-    return analyse_graph(graph)
+    """Waves (what can run in parallel), the critical path, and tasks likely to collide.
+
+    Computed once per revision of the plan and kept in Django's cache: every service that
+    changes what the analysis reads bumps the project's ``plan_revision`` in its transaction
+    (:func:`projects.services.tasks.plan_changed`), so a read after the first is one small
+    query and a cache lookup. The key holds the project's creation time as well as its pk,
+    as a cache (Redis) can outlive the database whose pks it saw.
+    """
+    revision = Project.objects.filter(pk=project.pk).values_list("plan_revision", flat=True).get()
+    key = (
+        f"plan-analysis:{ANALYSIS_FORMAT}:{project.pk}:{project.created_at.timestamp()}:{revision}"
+    )
+    analysis: PlanAnalysis | None = cache.get(key)
+    if analysis is None:
+        analysis = analyse_graph(plan_graph(project))
+        cache.set(key, analysis, timeout=ANALYSIS_CACHE_SECONDS)
+    return analysis
 
 
 def analyse_graph(graph: PlanGraph) -> PlanAnalysis:
+    collisions = overlapping_pairs(graph.file_globs)
     return PlanAnalysis(
         waves=waves(graph.depends_on),
         critical_path=critical_path(graph.depends_on, graph.estimates),
-        collisions=overlapping_pairs(graph.file_globs),
+        collisions=collisions.pairs,
+        collisions_complete=collisions.complete,
     )
 
 

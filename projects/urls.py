@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.urls import path, register_converter
 
 from peercode.api_views import MeView
-from projects.api import contracts, events, plan, projects, tasks
+from projects.api import contracts, events, members, plan, projects, tasks
 
 
 class _NameConverter:
@@ -78,6 +78,12 @@ urlpatterns = [
         P + "agents/<agent_name:name>/revoke",
         projects.AgentRevokeView.as_view(),
         name="api-agent-revoke",
+    ),
+    path(P + "members/", members.MemberListView.as_view(), name="api-members"),
+    path(
+        P + "members/<str:username>/",
+        members.MemberDetailView.as_view(),
+        name="api-member",
     ),
     path(P + "events/", events.EventListView.as_view(), name="api-events"),
 ]

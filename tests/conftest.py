@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from tests.channel_support import LayerLoop
@@ -22,6 +23,14 @@ requires_postgresql = pytest.mark.skipif(
 def fast_password_hashing(settings):
     """Tests create many users; the production hasher would make each one take ~0.3 s."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    """Each test starts with an empty cache: rate-limit counts and cached plan analyses are
+    keyed by row ids, which a recreated test database hands out again (and the Redis cache
+    outlives it)."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from debates.api.serializers import (
 )
 from debates.models import Debate
 from peercode.api import (
+    ERROR_SCHEMA,
     PeerCodeView,
     actor_from_request,
     agent_from_request,
@@ -233,7 +234,14 @@ class DebateSearchView(PeerCodeView):
         ),
         parameters=[SLUG],
         request=SearchIn,
-        responses={200: SearchOut, **error_responses(400, 404, 502, 503)},
+        responses={
+            200: SearchOut,
+            **error_responses(400, 404),
+            502: OpenApiResponse(ERROR_SCHEMA, description="The search provider failed."),
+            503: OpenApiResponse(
+                ERROR_SCHEMA, description="No search provider is configured on this server."
+            ),
+        },
     )
     def post(self, request: Request, slug: str) -> Response:
         get_project(slug=slug, actor=actor_from_request(request))

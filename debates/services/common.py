@@ -11,6 +11,7 @@ from debates.models import Debate, DebateRound, DebateStatus, Proposal, Turn
 from deltas.services import push_delta
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from peercode.permissions import Action, require
 from projects.models import Agent, Project
 
 MAX_TOPIC = 300
@@ -66,16 +67,18 @@ def _what_now(debate: Debate) -> str:
     return "It is closed; open a new debate to reopen the question."
 
 
-def require_steward(actor: Actor, action: str) -> None:
-    """Deciding for the agents is for a human with the right to steer (staff for now)."""
+def require_steward(actor: Actor, action: str, project: Project) -> None:
+    """Deciding for the agents is for a human lead of the project (or staff)."""
     if actor.kind == "system":
         return
-    if actor.is_agent or not actor.is_staff:
-        raise PermissionDenied(
-            f"Only a human lead can {action}; agents negotiate with their turns, and "
-            "escalated debates are decided by a lead in the dashboard or the admin.",
-            code="leads_only",
-        )
+    if not actor.is_agent:
+        require(actor, Action.DECIDE_DEBATES, project)
+        return
+    raise PermissionDenied(
+        f"Only a human lead can {action}; agents negotiate with their turns, and "
+        "escalated debates are decided by a lead in the dashboard or the admin.",
+        code="leads_only",
+    )
 
 
 def open_round(debate: Debate, number: int, now: datetime) -> DebateRound:

@@ -184,7 +184,7 @@ def _decision_body(debate: Debate) -> str:
 
 def accept_proposal(*, debate: Debate, actor: Actor, proposal: str, reason: str = "") -> Debate:
     """A human accepts one proposal of an escalated debate as the decision."""
-    require_steward(actor, "decide a debate")
+    require_steward(actor, "decide a debate", debate.project)
     reason = bounded_text(reason, what="The reason", limit=MAX_RATIONALE, required=False)
     with transaction.atomic():
         debate = locked(debate.pk, debate.project)
@@ -206,7 +206,7 @@ def decide_edited(
     *, debate: Debate, actor: Actor, text: str, based_on: str | None = None, reason: str = ""
 ) -> Debate:
     """A human decides on their own text, usually an edit of one proposal (``based_on``)."""
-    require_steward(actor, "decide a debate")
+    require_steward(actor, "decide a debate", debate.project)
     text = bounded_text(text, what="The decision", limit=MAX_PROPOSAL)
     reason = bounded_text(reason, what="The reason", limit=MAX_RATIONALE, required=False)
     with transaction.atomic():
@@ -227,7 +227,7 @@ def decide_edited(
 
 def reject_proposals(*, debate: Debate, actor: Actor, reason: str) -> Debate:
     """A human rejects every proposal, with a reason; the subject stays as it was."""
-    require_steward(actor, "decide a debate")
+    require_steward(actor, "decide a debate", debate.project)
     reason = bounded_text(reason, what="The reason", limit=MAX_RATIONALE)
     with transaction.atomic():
         debate = locked(debate.pk, debate.project)
@@ -248,7 +248,7 @@ def return_to_agents(*, debate: Debate, actor: Actor, guidance: str) -> Debate:
     """A human returns an escalated debate to its participants with guidance: a fresh set of
     rounds (its first blind again) opens, and the guidance is shown to them. Emits
     ``debate.returned``."""
-    require_steward(actor, "return a debate")
+    require_steward(actor, "return a debate", debate.project)
     guidance = bounded_text(guidance, what="The guidance", limit=MAX_RATIONALE)
     with transaction.atomic():
         debate = locked(debate.pk, debate.project)
@@ -293,7 +293,7 @@ def withdraw_debate(*, debate: Debate, actor: Actor, reason: str = "") -> Debate
                     code="not_the_initiator",
                 )
         else:
-            require_steward(actor, "withdraw a debate")
+            require_steward(actor, "withdraw a debate", debate.project)
         require_status(debate, DebateStatus.OPEN, action="withdraw it")
         DebateRound.objects.filter(debate=debate, number=debate.current_round).update(
             closed_at=timezone.now(), closed_by="withdrawn", outcome="withdrawn"

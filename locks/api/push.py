@@ -21,6 +21,7 @@ from locks.api.serializers import (
 )
 from locks.models import PushTicket
 from peercode.api import (
+    ERROR_SCHEMA,
     MAX_ROW_ID,
     NoInput,
     PeerCodeView,
@@ -120,7 +121,17 @@ class PushCompleteView(PeerCodeView):
         ),
         parameters=[SLUG, TICKET_ID],
         request=PushCompleteIn,
-        responses={200: TicketOut, **error_responses(400, 404, 409, 502, 503)},
+        responses={
+            200: TicketOut,
+            **error_responses(400, 404, 409),
+            502: OpenApiResponse(
+                ERROR_SCHEMA, description="git failed or timed out checking the commit; call again."
+            ),
+            503: OpenApiResponse(
+                ERROR_SCHEMA,
+                description="The project's git repository cannot be read, or git is missing.",
+            ),
+        },
     )
     def post(self, request: Request, slug: str, ticket_id: int) -> Response:
         project = get_project(slug=slug, actor=actor_from_request(request))

@@ -17,6 +17,7 @@ from locks.push.selectors import OPEN_STATUSES, _iso, push_line
 from locks.selectors import live_locks
 from peercode.actors import Actor
 from peercode.errors import Conflict, PermissionDenied
+from peercode.permissions import Action, require
 from projects.models import Agent, Project
 
 
@@ -82,13 +83,14 @@ def _check_turn(ticket: PushTicket, agent: Agent, token: int, now: datetime) -> 
 
 
 def _check_may_abandon(ticket: PushTicket, actor: Actor) -> None:
-    own = actor.agent is not None and actor.agent.pk == ticket.agent_id
-    if not own and not (actor.agent is None and actor.is_staff):
+    if actor.agent is not None and actor.agent.pk != ticket.agent_id:
         raise PermissionDenied(
             f"Push ticket #{ticket.pk} belongs to {ticket.agent.name}; only that agent or a "
-            "staff human can take it out of the line.",
+            "human lead can take it out of the line.",
             code="not_your_ticket",
         )
+    if actor.agent is None:
+        require(actor, Action.STEER_LOCKS, ticket.project)
     if ticket.status not in OPEN_STATUSES:
         raise Conflict(
             f"Push ticket #{ticket.pk} is already {ticket.status} and no longer in line; "

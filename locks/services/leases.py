@@ -8,6 +8,7 @@ and records its event there.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,8 @@ from locks.services.validation import (
 )
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from peercode.events.services import record_event
+from peercode.events.services import record_refusal
+from peercode.permissions import Action, require
 from projects.models import Agent
 
 
@@ -97,7 +99,8 @@ def acquire_lock(
     ``lock.granted`` is recorded. Otherwise, with ``wait``, it joins the line (``lock.queued``;
     its wait deadline is one TTL from now) and is granted, in arrival order, as soon as its
     conflicts clear; without ``wait`` it is refused with LockConflict naming each conflicting
-    lock (``lock.refused`` is recorded and committed; nothing else changes). The coupling guard
+    lock (``lock.refused`` is recorded and committed, repeats against the same locks folded into
+    one event with a count by ``record_refusal``; nothing else changes). The coupling guard
     runs first: its warnings come back in the result, and in ``refuse`` mode it raises before
     anything is written.
     """
@@ -169,12 +172,19 @@ def acquire_lock(
             details={"conflicts": described, "request": _request_dict(spec, ttl)},
         )
         # Committed with the transaction (which changes nothing else, bar what the clock had
-        # already decided), so that the log shows every refusal and why.
-        record_event(
+        # already decided), so that the log shows every refusal and why; an agent retrying
+        # against the same locks is counted into one event rather than logged each time.
+        record_refusal(
             project=project,
             type="lock.refused",
             actor=actor,
             subject=f"path:{spec.path}",
+            reason=json.dumps(
+                [
+                    [spec.scope, spec.section, spec.start_line, spec.end_line, spec.mode],
+                    sorted(other.pk for other in blockers),
+                ]
+            ),
             payload={
                 **_request_dict(spec, ttl),
                 "holder": agent.name,
@@ -225,15 +235,11 @@ def _check_may_change(lock: Lock, actor: Actor, verb: str) -> None:
             return
         raise PermissionDenied(
             f"Lock #{lock.pk} on {lock.path} is held by {lock.holder.name}, not by you; only "
-            f"its holder (or a staff human) may {verb} it. Ask {lock.holder.name} over a delta, "
-            "or a human to force-release it.",
+            f"its holder (or a human lead) may {verb} it. Ask {lock.holder.name} over a delta, "
+            "or a human lead to force-release it.",
             code="not_lock_holder",
         )
-    if not actor.is_staff:
-        raise PermissionDenied(
-            f"Only the holder of lock #{lock.pk} or a staff user may {verb} it.",
-            code="not_lock_holder",
-        )
+    require(actor, Action.STEER_LOCKS, lock.project)
 
 
 def _not_held(lock: Lock, now: datetime, verb: str) -> Conflict:
@@ -309,12 +315,12 @@ def release_lock(*, actor: Actor, lock_id: int) -> Lock:
 
 
 def force_release(*, actor: Actor, lock_id: int, reason: str = "") -> Lock:
-    """A staff human ends someone's lease or waiting request (``lock.force_released``, naming
+    """A human lead ends someone's lease or waiting request (``lock.force_released``, naming
     who and why); waiting requests it unblocks are granted at once."""
-    if actor.is_agent or not actor.is_staff:
+    if actor.is_agent:
         raise PermissionDenied(
-            "Only staff humans can force-release a lock; an agent releases its own locks with "
-            "release_lock, or asks the holder or a human.",
+            "Agents cannot force-release a lock; an agent releases its own locks with "
+            "release_lock, or asks the holder or a human lead.",
             code="humans_only",
         )
     return _end(actor=actor, lock_id=lock_id, force=True, reason=_clean_reason(reason))
@@ -328,7 +334,9 @@ def _end(*, actor: Actor, lock_id: int, force: bool, reason: str) -> Lock:
         lock = next((lock for lock in open_locks if lock.pk == pk), None)
         if lock is None:
             raise _unknown(pk)
-        if not force:
+        if force:
+            require(actor, Action.STEER_LOCKS, lock.project)
+        else:
             _check_may_change(lock, actor, "release")
         was = lock.status
         if was == LockStatus.WAITING and lock.expires_at and lock.expires_at > now:

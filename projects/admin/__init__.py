@@ -8,9 +8,9 @@ events are history, and read-only.
 from django.contrib import admin
 
 # Importing the modules registers their admins.
-from projects.admin import contracts, decomposition, projects, tasks
+from projects.admin import contracts, decomposition, members, projects, tasks
 
 admin.site.site_header = "PeerCode administration"
 admin.site.site_title = "PeerCode admin"
 
-__all__ = ["contracts", "decomposition", "projects", "tasks"]
+__all__ = ["contracts", "decomposition", "members", "projects", "tasks"]

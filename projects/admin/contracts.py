@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 
+from deltas.services import publish_contract_change
 from peercode.events.admin import ReadOnlyAdmin
 from projects import services
 from projects.admin.service_admin import (
@@ -119,7 +120,7 @@ class ContractAdmin(ServiceAdmin):
     def update(self, request: HttpRequest, obj: Contract, form: forms.ModelForm) -> Contract:
         spec = form.cleaned_data.get("new_spec", "")
         if spec:
-            services.publish_contract_version(
+            publish_contract_change(
                 contract=obj,
                 spec=spec,
                 rationale=form.cleaned_data.get("new_rationale", ""),

@@ -13,6 +13,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from deltas.services import publish_contract_change
 from peercode.api import PeerCodeView, actor_from_request, error_responses, parse_body
 from projects import selectors, services
 from projects.api.projects import SLUG
@@ -20,6 +21,7 @@ from projects.api.serializers import (
     ContractCreateIn,
     ContractDetailOut,
     ContractOut,
+    ContractPublishedOut,
     ContractVersionIn,
     ContractVersionOut,
 )
@@ -75,15 +77,23 @@ class ContractDetailView(PeerCodeView):
 class ContractVersionsView(PeerCodeView):
     @extend_schema(
         tags=["contracts"],
-        summary="Publish the next version of a contract",
+        summary="Publish the next version of a contract (its owner or a human lead)",
+        description=(
+            "Only the contract's owner publishes: the agent assigned to the task that provides "
+            "it, or a human lead. The version is propagated at once as a contract_change delta "
+            "to every consumer (delta_seq). Anyone else is refused (403 not_contract_owner) "
+            "and proposes instead: POST .../deltas/ with kind contract_change and the spec, or "
+            "open a debate."
+        ),
         parameters=[SLUG, CONTRACT_NAME],
         request=ContractVersionIn,
-        responses={201: ContractVersionOut, **error_responses(400, 404)},
+        responses={201: ContractPublishedOut, **error_responses(400, 404)},
     )
     def post(self, request: Request, slug: str, name: str) -> Response:
         actor = actor_from_request(request)
         project = selectors.get_project(slug=slug, actor=actor)
         contract = selectors.get_contract(project=project, name=name)
         data = parse_body(ContractVersionIn, request)
-        version = services.publish_contract_version(contract=contract, actor=actor, **data)
-        return Response(ContractVersionOut(version).data, status=status.HTTP_201_CREATED)
+        result = publish_contract_change(contract=contract, actor=actor, **data)
+        body = {**ContractVersionOut(result.contract_version).data, "delta_seq": result.delta.seq}
+        return Response(body, status=status.HTTP_201_CREATED)

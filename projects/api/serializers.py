@@ -14,7 +14,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from peercode.api import QuerySerializer, StrictSerializer
-from projects.models import ClientKind, ContractKind, TaskStatus
+from projects.globs import GLOB_LIMITS
+from projects.models import ClientKind, ContractKind, Role, TaskStatus
 
 # Bounds on free text, so one request cannot store megabytes in a description.
 MAX_TEXT = 20_000
@@ -42,6 +43,14 @@ def key_list(*, max_length: int, help_text: str, **kwargs: Any) -> serializers.L
         max_length=MAX_LIST,
         help_text=help_text,
         **kwargs,
+    )
+
+
+def glob_list(*, help_text: str, **kwargs: Any) -> serializers.ListField:
+    # No length here: the services check every glob against its limits, with an error that
+    # says how to come within them.
+    return serializers.ListField(
+        child=serializers.CharField(), max_length=MAX_LIST, help_text=help_text, **kwargs
     )
 
 
@@ -193,9 +202,8 @@ class TaskCreateIn(StrictSerializer):
     )
     description = text_field(required=False)
     depends_on = key_list(max_length=40, help_text="Keys of tasks to finish first.", required=False)
-    file_globs = key_list(
-        max_length=500,
-        help_text="Repository-relative paths or globs, e.g. 'src/api/**'.",
+    file_globs = glob_list(
+        help_text=f"Repository-relative paths or globs, e.g. 'src/api/**'. {GLOB_LIMITS}",
         required=False,
     )
     consumes = key_list(
@@ -213,7 +221,7 @@ class TaskUpdateIn(StrictSerializer):
     depends_on = key_list(
         max_length=40, help_text="The full new list of dependency keys.", required=False
     )
-    file_globs = key_list(max_length=500, help_text="The full new list of globs.", required=False)
+    file_globs = glob_list(help_text=f"The full new list of globs. {GLOB_LIMITS}", required=False)
     consumes = key_list(
         max_length=120, help_text="The full new list of consumed contracts.", required=False
     )
@@ -268,6 +276,10 @@ class PlanOut(serializers.Serializer):
     )
     critical_path = CriticalPathOut()
     collisions = CollisionOut(many=True)
+    collisions_complete = serializers.BooleanField(
+        help_text="False when the plan has more globs to compare than one analysis does "
+        "(docs/limits.md): collisions then lists those found within the limit."
+    )
 
 
 class PlanImportQuery(QuerySerializer):
@@ -324,7 +336,7 @@ class ContractOut(serializers.Serializer):
     )
     created_at = serializers.DateTimeField()
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_latest_version(self, contract: Any) -> int | None:
         # Versions are prefetched in number order by the selectors.
         versions = list(contract.versions.all())
@@ -359,6 +371,25 @@ class ContractVersionIn(StrictSerializer):
         max_length=MAX_SPEC, trim_whitespace=False, help_text="The complete new spec."
     )
     rationale = text_field(required=False, help_text="Why it changed.")
+    summary = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="One line for the contract_change delta every consumer receives; by default "
+        "'<name>: new version published'.",
+    )
+    significance = choice_field(
+        [("info", "Info"), ("normal", "Normal"), ("breaking", "Breaking")],
+        "significance",
+        required=False,
+        help_text="How the consumers must treat the change; 'breaking' (the default) asks each "
+        "to acknowledge it.",
+    )
+
+
+class ContractPublishedOut(ContractVersionOut):
+    delta_seq = serializers.IntegerField(
+        help_text="The contract_change delta that told every consumer of the new version."
+    )
 
 
 # Events ------------------------------------------------------------------------------------
@@ -390,9 +421,28 @@ class MeProjectOut(serializers.Serializer):
     name = serializers.CharField()
 
 
+class MembershipOut(serializers.Serializer):
+    project = serializers.CharField(source="project.slug")
+    user = serializers.CharField(source="user.username")
+    role = serializers.ChoiceField(choices=Role.choices)
+    created_at = serializers.DateTimeField()
+
+
+class MemberIn(StrictSerializer):
+    user = serializers.CharField(max_length=150, help_text="The member's username.")
+    role = choice_field(Role.choices, "role")
+
+
+class MemberRoleIn(StrictSerializer):
+    role = choice_field(Role.choices, "role")
+
+
 class MeOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["agent", "user"])
     name = serializers.CharField()
-    is_staff = serializers.BooleanField()
+    is_staff = serializers.BooleanField(
+        help_text="Staff and superusers may do everything in every project."
+    )
+    roles = MembershipOut(many=True, help_text="A human's role in each of its projects.")
     project = MeProjectOut(allow_null=True, help_text="An agent's project; null for a human.")
     in_progress_tasks = TaskOut(many=True, help_text="Tasks the agent is working on now.")

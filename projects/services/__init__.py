@@ -7,6 +7,7 @@ tools, management commands, the admin) never write these models themselves.
 
 from projects.services.contracts import add_contract, publish_contract_version
 from projects.services.decomposition import decompose_project
+from projects.services.members import remove_member, set_member_role
 from projects.services.plan_import import (
     ImportResult,
     create_project_from_plan,
@@ -50,7 +51,9 @@ __all__ = [
     "import_plan",
     "publish_contract_version",
     "read_plan",
+    "remove_member",
     "rotate_agent_token",
+    "set_member_role",
     "update_phase",
     "update_project",
     "update_task",

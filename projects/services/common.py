@@ -1,14 +1,21 @@
-"""What the plan services share: the humans-only rule."""
+"""What the plan services share: who may give a project a plan."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from peercode.actors import Actor
-from peercode.errors import PermissionDenied
+from peercode.permissions import Action, require
+
+if TYPE_CHECKING:
+    from projects.models import Project
 
 
-def require_human(actor: Actor, action: str) -> None:
-    if actor.is_agent:
-        raise PermissionDenied(
-            f"Agents cannot {action}; ask a human to do it in the dashboard or admin.",
-            code="humans_only",
-        )
+def check_may_import(actor: Actor, project: Project, *, replace: bool) -> None:
+    """A human lead imports or replaces a plan. An agent may give its own, still empty,
+    project its first plan (nobody depends on it yet; the import refuses a project that has
+    one), but never replace one: that deletes every task, claims included."""
+    if actor.is_agent and not replace:
+        actor.check_project(project)
+        return
+    require(actor, Action.CHANGE_PLAN, project)

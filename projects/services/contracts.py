@@ -11,10 +11,12 @@ from django.db import transaction
 from django.db.models import Max
 
 from peercode.actors import Actor
-from peercode.errors import Conflict, ValidationFailed
+from peercode.errors import Conflict, PermissionDenied, ValidationFailed
 from peercode.events.services import record_event
+from peercode.permissions import Action, require
 from peercode.validation import full_clean
 from projects.models import (
+    Agent,
     Contract,
     ContractKind,
     ContractVersion,
@@ -40,7 +42,7 @@ def add_contract(
 
     Emits ``contract.added`` and, with a spec, ``contract.version_published``.
     """
-    actor.check_project(project)
+    require(actor, Action.CHANGE_PLAN, project)
     with transaction.atomic():
         owner = None
         if owner_task_key:
@@ -75,8 +77,13 @@ def publish_contract_version(
 
     Numbers are 1, 2, 3 ... with no gap: the contract row is locked while the number is
     chosen, so concurrent publishers queue. Emits ``contract.version_published``.
+
+    Only the contract's owner publishes: the agent assigned to the task that provides it, or a
+    human lead. Everyone else proposes (a ``contract_change`` delta with a spec, or a debate).
+    Callers outside the plan's own creation publish through ``deltas.services.push_delta``,
+    which tells every consumer.
     """
-    actor.check_project(contract.project)
+    check_may_publish(actor, contract)
     if not spec or not spec.strip():
         raise ValidationFailed(
             f"The spec of contract {contract.name!r} cannot be empty; describe the interface.",
@@ -101,3 +108,25 @@ def publish_contract_version(
             payload={"version": number, "rationale": rationale},
         )
     return version
+
+
+def owns_contract(agent: Agent | None, contract: Contract) -> bool:
+    """Whether the agent holds the task that provides the contract."""
+    owner = contract.owner_task
+    return agent is not None and owner is not None and owner.assignee_id == agent.pk
+
+
+def check_may_publish(actor: Actor, contract: Contract) -> None:
+    if not actor.is_agent:
+        require(actor, Action.PUBLISH_CONTRACT, contract.project)
+        return
+    actor.check_project(contract.project)
+    if not owns_contract(actor.agent, contract):
+        owner = contract.owner_task
+        raise PermissionDenied(
+            f"Only the agent holding {owner.key if owner else 'the task that provides it'} "
+            f"publishes contract {contract.name!r}. Propose your change instead: push_delta "
+            "with kind 'contract_change' and your spec (it reaches the owner as a proposal), or "
+            "open_debate to negotiate it.",
+            code="not_contract_owner",
+        )

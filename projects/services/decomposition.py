@@ -32,7 +32,7 @@ from projects.plan_format import (
     PlanInvalid,
     validate_plan_document,
 )
-from projects.services.common import require_human
+from projects.services.common import check_may_import
 from projects.services.plan_import import import_plan
 
 if TYPE_CHECKING:
@@ -126,10 +126,8 @@ def decompose_project(
     - Raises ``ValidationFailed`` for an invalid answer, ``UpstreamFailed`` for an API failure,
       and whatever the import raises when the plan cannot be imported; each names the run.
     """
-    actor.check_project(project)
-    if replace:
-        # The import would refuse an agent's replace; refuse it before any tokens are spent.
-        require_human(actor, "replace a project's plan")
+    # The import checks this too; refuse here before any tokens are spent.
+    check_may_import(actor, project, replace=replace)
     report = progress or _no_progress
     description = description.strip()
     if not description:

@@ -24,8 +24,9 @@ from projects.plan_format import (
     TaskSpec,
     plan_to_document,
 )
-from projects.services.common import require_human
+from projects.services.common import check_may_import
 from projects.services.projects import create_project
+from projects.services.tasks import plan_changed
 
 Progress = Callable[[str], None]
 
@@ -72,12 +73,10 @@ def import_plan(
     first plan). The project's own settings are left alone. Emits one
     ``plan.imported`` event with the counts.
     """
-    actor.check_project(project)
-    if replace:
-        # Replacing deletes every task, claims included: a human decision.
-        require_human(actor, "replace a project's plan")
+    check_may_import(actor, project, replace=replace)
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)
+        plan_changed(locked)
         existing = {
             "phases": Phase.objects.filter(project=locked).count(),
             "tasks": Task.objects.filter(project=locked).count(),

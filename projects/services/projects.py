@@ -13,17 +13,20 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 
+from deltas import agent_sockets
 from peercode.actors import Actor
 from peercode.auth import hash_token, new_agent_token
 from peercode.errors import Conflict, NotFound, ValidationFailed
 from peercode.events.services import record_event
+from peercode.permissions import Action, require, require_create_projects
 from peercode.validation import full_clean
 from projects.models import (
     Agent,
     ClientKind,
+    Membership,
     Project,
+    Role,
 )
-from projects.services.common import require_human
 
 # Projects and agents ---------------------------------------------------------------------
 
@@ -41,8 +44,9 @@ def create_project(
     default_lock_ttl_seconds: int | None = None,
     coupling_guard: str | None = None,
 ) -> Project:
-    """Create an empty project. Emits ``project.created``. Refuses a slug already taken."""
-    require_human(actor, "create projects")
+    """Create an empty project; a human who creates it becomes its admin. Emits
+    ``project.created``. Refuses a slug already taken."""
+    require_create_projects(actor)
     # The server-wide defaults (settings, from the environment) for what the caller leaves out.
     project = Project(
         slug=slug,
@@ -72,6 +76,8 @@ def create_project(
                 code="duplicate_project",
             )
         project.save()
+        if actor.user is not None:
+            Membership.objects.create(project=project, user=actor.user, role=Role.ADMIN)
         record_event(
             project=project,
             type="project.created",
@@ -84,7 +90,7 @@ def create_project(
 
 def update_project(*, project: Project, actor: Actor, **changes: Any) -> Project:
     """Change a project's settings (name, description, branch, debate rules, lock TTL)."""
-    require_human(actor, "change project settings")
+    require(actor, Action.CHANGE_SETTINGS, project)
     allowed = {
         "name",
         "description",
@@ -123,7 +129,7 @@ def delete_project(*, project: Project, actor: Actor) -> None:
     Records ``project.deleted``, with what was removed, in the same transaction; the project's
     events themselves are kept, since the audit trail outlives the project. Humans only.
     """
-    require_human(actor, "delete projects")
+    require(actor, Action.DELETE_PROJECT, project)
     with transaction.atomic():
         locked = Project.objects.select_for_update().filter(pk=project.pk).first()
         if locked is None:
@@ -162,7 +168,7 @@ def create_agent(
 
     Only the token's hash is stored. Emits ``agent.created``.
     """
-    require_human(actor, "create agents")
+    require(actor, Action.MANAGE_AGENTS, project)
     token = new_agent_token()
     agent = Agent(
         project=project,
@@ -193,7 +199,7 @@ def create_agent(
 
 def rotate_agent_token(*, agent: Agent, actor: Actor) -> str:
     """Issue a new token for an agent; the old one stops working at once."""
-    require_human(actor, "rotate agent tokens")
+    require(actor, Action.MANAGE_AGENTS, agent.project)
     token = new_agent_token()
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(
@@ -205,13 +211,14 @@ def rotate_agent_token(*, agent: Agent, actor: Actor) -> str:
             actor=actor,
             subject=f"agent:{agent.name}",
         )
+        transaction.on_commit(lambda: agent_sockets.close_all(agent_id=agent.pk), robust=True)
     agent.refresh_from_db()
     return token
 
 
 def deactivate_agent(*, agent: Agent, actor: Actor) -> Agent:
     """Revoke an agent's token; it can no longer authenticate."""
-    require_human(actor, "revoke agents")
+    require(actor, Action.MANAGE_AGENTS, agent.project)
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(is_active=False)
         record_event(
@@ -220,5 +227,6 @@ def deactivate_agent(*, agent: Agent, actor: Actor) -> Agent:
             actor=actor,
             subject=f"agent:{agent.name}",
         )
+        transaction.on_commit(lambda: agent_sockets.close_all(agent_id=agent.pk), robust=True)
     agent.refresh_from_db()
     return agent

@@ -11,13 +11,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from peercode.events.services import record_event
+from peercode.permissions import Action, require
 from peercode.validation import full_clean
+from projects.globs import MAX_FILE_GLOBS, clean_file_globs
 from projects.graph import find_cycle, format_cycle
 from projects.models import (
     TASK_TRANSITIONS,
@@ -41,7 +43,7 @@ def add_phase(
     description: str = "",
 ) -> Phase:
     """Add a phase; without a number it goes after the last one. Emits ``phase.added``."""
-    actor.check_project(project)
+    require(actor, Action.CHANGE_PLAN, project)
     with transaction.atomic():
         if number is None:
             number = (project.phases.aggregate(m=Max("number"))["m"] or 0) + 1
@@ -67,7 +69,7 @@ def update_phase(
     *, phase: Phase, actor: Actor, name: str | None = None, description: str | None = None
 ) -> Phase:
     """Rename or re-describe a phase. Emits ``phase.updated``."""
-    actor.check_project(phase.project)
+    require(actor, Action.CHANGE_PLAN, phase.project)
     changes: dict[str, Any] = {}
     if name is not None:
         changes["name"] = name
@@ -91,21 +93,30 @@ def update_phase(
 # Tasks -----------------------------------------------------------------------------------
 
 
-def clean_globs(file_globs: Iterable[str], *, what: str = "file_globs") -> list[str]:
-    cleaned: list[str] = []
-    for glob in file_globs:
-        if not isinstance(glob, str) or not glob.strip():
-            raise ValidationFailed(
-                f"{what} must be non-empty strings such as 'src/api/**', got {glob!r}."
-            )
-        value = glob.strip().replace("\\", "/")
-        if value.startswith("/") or ".." in value.split("/"):
-            raise ValidationFailed(
-                f"{what}: {glob!r} must be relative to the repository root, without '..'."
-            )
-        if value not in cleaned:
-            cleaned.append(value)
+def clean_globs(
+    file_globs: Iterable[str], *, what: str = "file_globs", most: int | None = None
+) -> list[str]:
+    """The globs as stored (:func:`projects.globs.clean_file_globs`: every glob within the
+    limits of docs/limits.md, and at most ``most`` of them), or ``ValidationFailed`` naming
+    each problem."""
+    cleaned, problems = clean_file_globs(file_globs, most=most)
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise ValidationFailed(
+            f"{what}: {'; '.join(problems[:3])}{more}.",
+            code="invalid_globs",
+            details={"problems": problems},
+        )
     return cleaned
+
+
+def plan_changed(project: Project) -> None:
+    """Mark the plan's analysis (waves, critical path, collisions) out of date: bump the
+    project's ``plan_revision`` in the caller's transaction, so the next read computes it
+    afresh (:func:`projects.selectors.analyse_plan`). Every service that changes tasks, their
+    order, dependencies, estimates or globs calls it, first thing in its transaction: the
+    project row is locked before any task row, the order the plan import locks them in."""
+    Project.objects.filter(pk=project.pk).update(plan_revision=F("plan_revision") + 1)
 
 
 def tasks_by_key(project: Project, keys: Iterable[str], *, what: str) -> list[Task]:
@@ -178,8 +189,9 @@ def add_task(
     """Add a task to a phase. It starts ``ready`` when every dependency is done, else
     ``backlog``. Refuses unknown phases, tasks and contracts and any cycle. Emits ``task.added``.
     """
-    actor.check_project(project)
+    require(actor, Action.CHANGE_PLAN, project)
     with transaction.atomic():
+        plan_changed(project)
         phase = Phase.objects.filter(project=project, number=phase_number).first()
         if phase is None:
             raise NotFound(
@@ -199,7 +211,7 @@ def add_task(
             key=key,
             title=title,
             description=description,
-            file_globs=clean_globs(file_globs),
+            file_globs=clean_globs(file_globs, most=MAX_FILE_GLOBS),
             estimate=estimate,
             status=TaskStatus.BACKLOG if _unfinished(deps) else TaskStatus.READY,
         )
@@ -240,14 +252,22 @@ def update_task(
     task that gains an unfinished dependency goes back to backlog. Emits ``task.updated``.
     """
     project = task.project
-    actor.check_project(project)
-    if actor.is_agent and task.assignee_id != actor.agent.pk:  # type: ignore[union-attr]
-        raise PermissionDenied(
-            f"Task {task.key} is not assigned to you; only its assignee or a human can edit it.",
-            code="not_assignee",
+    shaping = [
+        name
+        for name, value in (
+            ("phase", phase_number),
+            ("depends_on", depends_on),
+            ("consumes", consumes),
+            ("estimate", estimate),
         )
+        if value is not None
+    ]
+    _check_may_edit(actor, task, shaping)
     changes: dict[str, Any] = {}
     with transaction.atomic():
+        # What the plan's analysis reads from a task, besides its key.
+        if any(value is not None for value in (phase_number, depends_on, file_globs, estimate)):
+            plan_changed(project)
         task = Task.objects.select_for_update().get(pk=task.pk)
         if title is not None:
             task.title = changes["title"] = title
@@ -256,7 +276,7 @@ def update_task(
         if estimate is not None:
             task.estimate = changes["estimate"] = estimate
         if file_globs is not None:
-            task.file_globs = changes["file_globs"] = clean_globs(file_globs)
+            task.file_globs = changes["file_globs"] = clean_globs(file_globs, most=MAX_FILE_GLOBS)
         if phase_number is not None:
             phase = Phase.objects.filter(project=project, number=phase_number).first()
             if phase is None:
@@ -288,6 +308,35 @@ def update_task(
             payload={"changes": changes},
         )
     return task
+
+
+# What an agent may change on its own task: what describes its work. The phase, dependencies,
+# consumed contracts and estimate shape what other agents depend on (waves, the critical path,
+# who hears of a contract change), so agents change those only through the recorded,
+# propagated protocols (a delta or a debate), and a human lead applies them to the plan.
+AGENT_EDITABLE = ("title", "description", "file_globs")
+
+
+def _check_may_edit(actor: Actor, task: Task, shaping: list[str]) -> None:
+    if not actor.is_agent:
+        require(actor, Action.CHANGE_PLAN, task.project)
+        return
+    actor.check_project(task.project)
+    if task.assignee_id != actor.agent.pk:  # type: ignore[union-attr]
+        raise PermissionDenied(
+            f"Task {task.key} is not assigned to you; only its assignee or a human lead can "
+            "edit it.",
+            code="not_assignee",
+        )
+    if shaping:
+        raise PermissionDenied(
+            f"Agents may change only the {', '.join(AGENT_EDITABLE)} of their own task; "
+            f"{', '.join(shaping)} shape what other agents depend on. Push a delta (kind "
+            "'new_dependency' or 'scope_shift') saying what should change, or open a debate; "
+            "a human lead changes the plan.",
+            code="plan_field_for_humans",
+            details={"fields": shaping},
+        )
 
 
 def claim_task(*, agent: Agent, task_key: str) -> Task:
@@ -348,7 +397,10 @@ def change_task_status(*, task: Task, status: str, actor: Actor, note: str = "")
     that moved.
     """
     project = task.project
-    actor.check_project(project)
+    if actor.is_agent:
+        actor.check_project(project)  # and, under the row lock below, the task must be its own
+    else:
+        require(actor, Action.CHANGE_PLAN, project)
     if status not in TaskStatus.values:
         raise ValidationFailed(
             f"Unknown status {status!r}; use one of {', '.join(TaskStatus.values)}.",

@@ -31,7 +31,7 @@ from tests.debates.api_support import (
     unchanged,
 )
 from tests.factories import SYSTEM, make_agent, make_contract, make_project, make_task
-from tests.projects.api_support import API, agent_client, error_of, human_client
+from tests.projects.api_support import API, agent_client, error_of, human_client, member_client
 
 pytestmark = pytest.mark.django_db
 
@@ -730,12 +730,15 @@ class TestWithdraw:
         assert "agent:ann" in error["message"]
 
     def test_a_human_who_is_not_staff_cannot_withdraw_it(self, crew: Crew, debate: Debate) -> None:
+        viewer = member_client(crew.project, "viewer")
         with unchanged():
-            error_of(
-                human_client(staff=False).post(debate_url(debate, "withdraw"), {}, format="json"),
+            error = error_of(
+                viewer.post(debate_url(debate, "withdraw"), {}, format="json"),
                 403,
-                "leads_only",
+                "role_required",
             )
+        assert error["details"]["action"] == "decide_debates"
+        assert error["details"]["needs_role"] == "lead"
 
     def test_a_closed_debate_cannot_be_withdrawn(self, crew: Crew, debate: Debate) -> None:
         body_of(post(crew.ann_token, debate_url(debate, "withdraw")), 200)
@@ -756,8 +759,8 @@ class TestDecide:
     def escalated(self, crew: Crew) -> Debate:
         return escalate_after_one_round(crew)
 
-    def decide(self, debate: Debate, body: dict[str, Any], *, staff: bool = True) -> Any:
-        client = human_client(username="lead" if staff else None, staff=staff)
+    def decide(self, debate: Debate, body: dict[str, Any]) -> Any:
+        client = human_client(username="lead")
         return client.post(debate_url(debate, "decide"), body, format="json")
 
     def test_accepting_a_proposal_publishes_it_as_the_next_contract_version(
@@ -855,12 +858,19 @@ class TestDecide:
         assert "Only a human lead" in error["message"]
 
     def test_a_human_who_is_not_staff_cannot_decide(self, crew: Crew, escalated: Debate) -> None:
+        viewer = member_client(crew.project, "viewer")
         with unchanged():
-            error_of(
-                self.decide(escalated, {"action": "accept", "proposal": "P1"}, staff=False),
+            error = error_of(
+                viewer.post(
+                    debate_url(escalated, "decide"),
+                    {"action": "accept", "proposal": "P1"},
+                    format="json",
+                ),
                 403,
-                "leads_only",
+                "role_required",
             )
+        assert error["details"]["action"] == "decide_debates"
+        assert error["details"]["needs_role"] == "lead"
 
     def test_an_open_debate_cannot_be_decided(self, crew: Crew, debate: Debate) -> None:
         with unchanged():

@@ -29,7 +29,7 @@ from deltas.models import Delta
 from deltas.services import push_delta
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from projects.models import Agent, Contract, Project
+from projects.models import Agent, Contract, Membership, Project
 from projects.services import delete_project, publish_contract_version
 from tests.debates.support import (
     configure,
@@ -618,8 +618,21 @@ class TestHumanDecisions:
     ) -> None:
         with refused(PermissionDenied, "leads_only"):
             decide(escalated.debate, Actor.for_agent(escalated.bob))
-        with refused(PermissionDenied, "leads_only"):
+        with refused(PermissionDenied, "role_required"):
             decide(escalated.debate, Actor.for_user(make_user(staff=False)))
+        viewer = make_user(staff=False)
+        Membership.objects.create(project=escalated.debate.project, user=viewer, role="viewer")
+        with refused(PermissionDenied, "role_required") as info:
+            decide(escalated.debate, Actor.for_user(viewer))
+        assert info.value.details["needs_role"] == "lead"
+
+    def test_a_lead_of_the_project_who_is_not_staff_decides(self, escalated: Escalated) -> None:
+        lead_user = make_user(username="lena", staff=False)
+        Membership.objects.create(project=escalated.debate.project, user=lead_user, role="lead")
+        debate = return_to_agents(
+            debate=escalated.debate, actor=Actor.for_user(lead_user), guidance="Try sessions."
+        )
+        assert debate.status == "open"
 
     @pytest.mark.parametrize(
         "decide",
@@ -686,7 +699,7 @@ class TestWithdrawal:
         self, project: Project, ann: Agent, bob: Agent
     ) -> None:
         debate = open_free(ann, bob, proposal=SESSIONS)
-        with refused(PermissionDenied, "leads_only"):
+        with refused(PermissionDenied, "role_required"):
             withdraw_debate(debate=debate, actor=Actor.for_user(make_user(staff=False)))
         withdraw_debate(debate=debate, actor=lead("maria"))
         assert (fresh(debate).status, fresh(debate).decided_by) == ("withdrawn", "user:maria")

@@ -1,4 +1,4 @@
-"""REST API of locks: renewing and releasing a lease (its holder, or a staff human).
+"""REST API of locks: renewing and releasing a lease (its holder, or a human lead or staff).
 
 The team and the checks that a refused request wrote nothing are those of
 ``test_api_locks.py`` (see ``tests/locks/api_support.py`` and ``conftest.py``).
@@ -23,7 +23,7 @@ from tests.locks.api_support import (
     unchanged,
 )
 from tests.locks.push_support import Clock
-from tests.projects.api_support import error_of, human_client
+from tests.projects.api_support import error_of, human_client, member_client
 
 pytestmark = pytest.mark.django_db
 
@@ -62,12 +62,13 @@ class TestRenew:
 
     def test_a_human_who_is_not_staff_may_not(self, team: Team) -> None:
         lock = acquire(team.ann).lock
+        viewer = member_client(team.project, "viewer")
         with unchanged():
-            error_of(
-                human_client(staff=False).post(lock_url(lock, "renew"), {}, format="json"),
-                403,
-                "not_lock_holder",
+            error = error_of(
+                viewer.post(lock_url(lock, "renew"), {}, format="json"), 403, "role_required"
             )
+        assert error["details"]["action"] == "steer_locks"
+        assert error["details"]["needs_role"] == "lead"
 
     def test_another_agent_may_not(self, team: Team) -> None:
         lock = acquire(team.ann).lock
@@ -165,12 +166,13 @@ class TestRelease:
 
     def test_a_human_who_is_not_staff_may_not(self, team: Team) -> None:
         lock = acquire(team.ann).lock
+        viewer = member_client(team.project, "viewer")
         with unchanged():
-            error_of(
-                human_client(staff=False).post(lock_url(lock, "release"), {}, format="json"),
-                403,
-                "not_lock_holder",
+            error = error_of(
+                viewer.post(lock_url(lock, "release"), {}, format="json"), 403, "role_required"
             )
+        assert error["details"]["action"] == "steer_locks"
+        assert error["details"]["needs_role"] == "lead"
 
     def test_releasing_twice_is_a_409(self, team: Team) -> None:
         lock = acquire(team.ann).lock

@@ -24,7 +24,7 @@ from tests.locks.api_support import (
     unchanged,
 )
 from tests.locks.push_support import Clock
-from tests.projects.api_support import agent_client, error_of, human_client
+from tests.projects.api_support import agent_client, error_of, human_client, member_client
 
 pytestmark = pytest.mark.django_db
 
@@ -280,9 +280,12 @@ class TestAbandonPush:
     def test_another_agent_or_a_human_who_is_not_staff_may_not(self, team: Team) -> None:
         ticket = post(team.ann_token, PUSH).json()["ticket"]
         url = ticket_url(ticket["id"], "abandon")
+        viewer = member_client(team.project, "viewer")
         with unchanged():
             error_of(post(team.bob_token, url), 403, "not_your_ticket")
-            error_of(human_client(staff=False).post(url, {}, format="json"), 403)
+            error = error_of(viewer.post(url, {}, format="json"), 403, "role_required")
+        assert error["details"]["action"] == "steer_locks"
+        assert error["details"]["needs_role"] == "lead"
 
     def test_a_closed_ticket_is_a_409(self, team: Team) -> None:
         ticket = post(team.ann_token, PUSH).json()["ticket"]

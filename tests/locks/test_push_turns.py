@@ -19,7 +19,7 @@ from locks import push
 from locks.models import PushStatus, PushTicket
 from peercode.actors import Actor
 from peercode.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from projects.models import Agent, Project
+from projects.models import Agent, Membership, Project, Role
 from tests.channel_support import LayerLoop
 from tests.factories import make_project, make_user
 from tests.locks.push_support import (
@@ -262,10 +262,18 @@ class TestAbandoning:
     ) -> None:
         first = push.request_push(agent=ann)
         visitor = Actor.for_user(make_user(username="visitor", staff=False))
-        for actor in (Actor.for_agent(bob), visitor):
+        viewer = make_user(username="viewer", staff=False)
+        Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
+        refusals = [
+            (Actor.for_agent(bob), "not_your_ticket"),
+            # Humans need the lead role (STEER_LOCKS), member or not.
+            (visitor, "role_required"),
+            (Actor.for_user(viewer), "role_required"),
+        ]
+        for actor, code in refusals:
             with pytest.raises(PermissionDenied) as excinfo:
                 push.abandon_push(actor=actor, ticket_id=first.ticket.pk)
-            assert excinfo.value.code == "not_your_ticket"
+            assert excinfo.value.code == code
         assert ticket_of(first).status == PushStatus.ACTIVE
 
     def test_abandoning_a_finished_unknown_or_foreign_ticket_is_refused(

@@ -17,7 +17,7 @@ from locks.models import LockStatus
 from peercode.actors import Actor
 from peercode.errors import Conflict, PermissionDenied, ValidationFailed
 from peercode.events.models import Event
-from projects.models import Agent, Project
+from projects.models import Agent, Membership, Project, Role
 from tests.factories import make_user
 from tests.locks.push_support import Clock
 from tests.locks.services_support import PATH, acquire, events, lines, me, status_of
@@ -163,12 +163,23 @@ class TestForceRelease:
         assert event.payload["was"] == LockStatus.HELD
         assert status_of(waiting) == LockStatus.HELD
 
-    def test_agents_and_non_staff_cannot_force_release(self, ann: Agent, bob: Agent) -> None:
+    def test_agents_and_non_staff_cannot_force_release(
+        self, project: Project, ann: Agent, bob: Agent
+    ) -> None:
         lock = acquire(ann).lock
-        for actor in (me(bob), me(ann), Actor.for_user(make_user(staff=False))):
+        viewer = make_user(staff=False)
+        Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
+        refusals = [
+            (me(bob), "humans_only"),
+            (me(ann), "humans_only"),
+            # Humans need the lead role (STEER_LOCKS), member or not.
+            (Actor.for_user(make_user(staff=False)), "role_required"),
+            (Actor.for_user(viewer), "role_required"),
+        ]
+        for actor, code in refusals:
             with pytest.raises(PermissionDenied) as excinfo:
                 services.force_release(actor=actor, lock_id=lock.pk)
-            assert excinfo.value.code == "humans_only"
+            assert excinfo.value.code == code
         assert status_of(lock) == LockStatus.HELD
 
 

@@ -20,6 +20,7 @@ from projects.models import (
     Contract,
     ContractVersion,
     DecompositionRun,
+    Membership,
     Phase,
     Project,
     Task,
@@ -48,6 +49,16 @@ def human_client(*, username: str | None = None, staff: bool = True) -> APIClien
     return client
 
 
+def member_client(project: Project, role: str | None) -> APIClient:
+    """A client logged in as a new, non-staff human with this role in the project (None: not
+    a member)."""
+    client = human_client(staff=False)
+    if role is not None:
+        user = get_user_model().objects.get(pk=client.session["_auth_user_id"])
+        Membership.objects.create(project=project, user=user, role=role)
+    return client
+
+
 _AGENT_FIELDS = [f.attname for f in Agent._meta.concrete_fields if f.name != "last_seen_at"]
 
 
@@ -64,6 +75,7 @@ def snapshot() -> dict[str, Any]:
         "contracts": list(Contract.objects.order_by("pk").values()),
         "versions": ContractVersion.objects.count(),
         "runs": DecompositionRun.objects.count(),
+        "members": list(Membership.objects.order_by("pk").values()),
         "events": Event.objects.count(),
     }
 

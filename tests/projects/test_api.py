@@ -474,6 +474,7 @@ class TestMe:
             "is_staff": True,
             "project": None,
             "in_progress_tasks": [],
+            "roles": [],
         }
 
     def test_anonymous_caller_is_told_how_to_authenticate(self):

@@ -1,4 +1,9 @@
-"""REST API: contracts and their numbered versions."""
+"""REST API: contracts and their numbered versions.
+
+Adding a contract is a human lead's (agents are refused: see ``test_plan_by_agents.py``); a
+version is published by the contract's owner (the agent holding its owner task) or a human
+lead, and reaches every consumer as a ``contract_change`` delta.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,19 @@ from urllib.parse import quote
 
 import pytest
 
+from deltas.models import Delta
 from peercode.events.models import Event
+from projects import services
 from projects.models import Contract
 from tests.factories import make_agent, make_contract, make_project, make_task
-from tests.projects.api_support import API, agent_client, error_of, human_client, unchanged
+from tests.projects.api_support import (
+    API,
+    agent_client,
+    error_of,
+    human_client,
+    member_client,
+    unchanged,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +38,14 @@ def alpha():
     make_contract(project, "AuthAPI", owner="T1", spec="POST /login -> token")
     make_task(project, "T2", consumes=["AuthAPI"])
     _, token = make_agent(project, "bot")
+    return project, token
+
+
+@pytest.fixture
+def owner(alpha):
+    """As ``alpha``, with 'bot' holding T1 and so owning (publishing) AuthAPI."""
+    project, token = alpha
+    services.claim_task(agent=project.agents.get(name="bot"), task_key="T1")
     return project, token
 
 
@@ -43,9 +65,9 @@ class TestContractList:
 
 
 class TestContractCreate:
-    def test_agent_adds_a_contract_with_its_first_version(self, alpha):
-        _, token = alpha
-        response = agent_client(token).post(
+    def test_a_lead_adds_a_contract_with_its_first_version(self, alpha):
+        project, _ = alpha
+        response = member_client(project, "lead").post(
             CONTRACTS,
             {
                 "name": "Orders: v1/API",
@@ -65,7 +87,8 @@ class TestContractCreate:
         assert [v["number"] for v in body["versions"]] == [1]
         # The spec is kept exactly as sent: whitespace can matter in an interface.
         assert body["versions"][0]["spec"] == "  Order(id, total)\n"
-        assert body["versions"][0]["author"] == "agent:bot"
+        lead = project.memberships.get(role="lead").user
+        assert body["versions"][0]["author"] == f"user:{lead.username}"
         types = Event.objects.filter(subject="contract:Orders: v1/API").values_list(
             "type", flat=True
         )
@@ -94,19 +117,19 @@ class TestContractCreate:
         ],
     )
     def test_bad_contract_is_refused_and_nothing_is_written(self, alpha, body, status, mentions):
-        _, token = alpha
         with unchanged():
-            error = error_of(agent_client(token).post(CONTRACTS, body, format="json"), status)
+            error = error_of(human_client().post(CONTRACTS, body, format="json"), status)
         assert mentions in error["message"]
 
 
 class TestContractDetail:
-    def test_contract_shows_every_version_oldest_first(self, alpha):
-        _, token = alpha
+    def test_contract_shows_every_version_oldest_first(self, owner):
+        _, token = owner
         client = agent_client(token)
-        client.post(
+        published = client.post(
             CONTRACTS + "AuthAPI/versions", {"spec": "v2", "rationale": "why"}, format="json"
         )
+        assert published.status_code == 201, published.content
         body = client.get(CONTRACTS + "AuthAPI/").json()
         assert [(v["number"], v["spec"]) for v in body["versions"]] == [
             (1, "POST /login -> token"),
@@ -118,11 +141,11 @@ class TestContractDetail:
     def test_names_with_spaces_colons_and_slashes_are_reachable(self, alpha, name):
         project, token = alpha
         make_contract(project, name, spec="s1")
-        client = agent_client(token)
-        detail = client.get(CONTRACTS + quote(name) + "/")
+        detail = agent_client(token).get(CONTRACTS + quote(name) + "/")
         assert detail.status_code == 200, detail.content
         assert detail.json()["name"] == name
-        published = client.post(
+        # The contract has no owner task, so a human lead publishes its next version.
+        published = human_client().post(
             CONTRACTS + quote(name) + "/versions", {"spec": "s2"}, format="json"
         )
         assert published.status_code == 201, published.content
@@ -134,16 +157,20 @@ class TestContractDetail:
 
 
 class TestPublishVersion:
-    def test_publishing_numbers_versions_without_gaps(self, alpha):
-        _, token = alpha
+    def test_publishing_numbers_versions_without_gaps(self, owner):
+        project, token = owner
         client = agent_client(token)
-        numbers = [
-            client.post(CONTRACTS + "AuthAPI/versions", {"spec": f"v{n}"}, format="json").json()[
-                "number"
-            ]
+        bodies = [
+            client.post(CONTRACTS + "AuthAPI/versions", {"spec": f"v{n}"}, format="json").json()
             for n in (2, 3)
         ]
-        assert numbers == [2, 3]
+        assert [body["number"] for body in bodies] == [2, 3]
+        # Each version reached the consumers as its own breaking contract_change delta.
+        deltas = [Delta.objects.get(project=project, seq=body["delta_seq"]) for body in bodies]
+        assert [(d.kind, d.significance, d.contract_version.number) for d in deltas] == [
+            ("contract_change", "breaking", 2),
+            ("contract_change", "breaking", 3),
+        ]
         event = Event.objects.filter(type="contract.version_published").order_by("-created_at")[0]
         assert event.payload["version"] == 3
         assert event.actor == "agent:bot"
@@ -160,8 +187,8 @@ class TestPublishVersion:
             ({"spec": "ok", "number": 7}, "Unknown field 'number'"),
         ],
     )
-    def test_bad_version_is_refused_and_nothing_is_written(self, alpha, body, mentions):
-        _, token = alpha
+    def test_bad_version_is_refused_and_nothing_is_written(self, owner, body, mentions):
+        _, token = owner
         with unchanged():
             response = agent_client(token).post(CONTRACTS + "AuthAPI/versions", body, format="json")
             error = error_of(response, 400)

@@ -1,4 +1,8 @@
-"""REST API: phases and tasks (list, add, edit, claim, status)."""
+"""REST API: phases and tasks (list, add, edit, claim, status).
+
+Adding and renaming phases and adding tasks are a human lead's; what agents may and may not
+change in the plan is tested in ``test_plan_by_agents.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ import pytest
 from peercode.events.models import Event
 from projects.models import Phase, Task, TaskStatus
 from tests.factories import make_agent, make_contract, make_phase, make_project, make_task
-from tests.projects.api_support import API, agent_client, error_of, human_client, unchanged
+from tests.projects.api_support import (
+    API,
+    agent_client,
+    error_of,
+    human_client,
+    member_client,
+    unchanged,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +49,7 @@ class TestPhases:
         ]
 
     def test_a_phase_without_a_number_goes_after_the_last_one(self, alpha):
-        _, _, token, _ = alpha
-        response = agent_client(token).post(PHASES, {"name": "Next"}, format="json")
+        response = human_client().post(PHASES, {"name": "Next"}, format="json")
         assert response.status_code == 201, response.content
         assert response.json() == {"number": 2, "name": "Next", "description": ""}
         assert Event.objects.filter(type="phase.added", subject="phase:2").exists()
@@ -70,8 +80,8 @@ class TestPhases:
         assert mentions in error["message"]
 
     def test_phase_is_renamed(self, alpha):
-        _, _, token, _ = alpha
-        response = agent_client(token).patch(
+        project, _, _, _ = alpha
+        response = member_client(project, "lead").patch(
             PHASES + "1/", {"name": "Foundations", "description": "Base."}, format="json"
         )
         assert response.status_code == 200, response.content
@@ -149,9 +159,9 @@ class TestTaskList:
 
 
 class TestTaskCreate:
-    def test_agent_adds_a_task_that_starts_in_backlog_behind_its_dependency(self, alpha):
-        _, _, token, _ = alpha
-        response = agent_client(token).post(
+    def test_a_lead_adds_a_task_that_starts_in_backlog_behind_its_dependency(self, alpha):
+        project, _, _, _ = alpha
+        response = member_client(project, "lead").post(
             TASKS,
             {
                 "key": "T3",
@@ -171,7 +181,8 @@ class TestTaskCreate:
         assert body["depends_on"] == ["T1"]
         assert body["consumes"] == ["AuthAPI"]
         event = Event.objects.get(type="task.added", subject="task:T3")
-        assert event.actor == "agent:bot"
+        lead = project.memberships.get(role="lead").user
+        assert event.actor == f"user:{lead.username}"
 
     def test_human_adds_a_ready_task(self, alpha):
         response = human_client().post(
@@ -213,9 +224,8 @@ class TestTaskCreate:
         ],
     )
     def test_bad_task_is_refused_and_nothing_is_written(self, alpha, body, status, mentions):
-        _, _, token, _ = alpha
         with unchanged():
-            error = error_of(agent_client(token).post(TASKS, body, format="json"), status)
+            error = error_of(human_client().post(TASKS, body, format="json"), status)
         assert mentions in error["message"]
 
 

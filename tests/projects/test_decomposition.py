@@ -652,7 +652,7 @@ class TestRefusedBeforeCalling:
         agent, _ = make_agent(project)
         api = MessagesApi()
 
-        with pytest.raises(PermissionDenied, match="Agents cannot replace"):
+        with pytest.raises(PermissionDenied, match="Agents cannot change the plan"):
             decompose_project(
                 project=project,
                 description=DESCRIPTION,

@@ -158,7 +158,7 @@ class TestImport:
         project = make_project()
         services.import_plan(project=project, plan=small_plan("A"), actor=SYSTEM)
         agent, _ = make_agent(project)
-        with pytest.raises(PermissionDenied, match="Agents cannot replace"):
+        with pytest.raises(PermissionDenied, match="Agents cannot change the plan"):
             services.import_plan(
                 project=project, plan=small_plan("B"), actor=Actor.for_agent(agent), replace=True
             )

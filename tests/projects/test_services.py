@@ -251,7 +251,7 @@ class TestDeleteProject:
     def test_agents_cannot_delete_projects(self):
         project = make_project()
         agent, _ = make_agent(project)
-        with pytest.raises(PermissionDenied, match="Agents cannot delete projects"):
+        with pytest.raises(PermissionDenied, match="Agents cannot delete the project"):
             services.delete_project(project=project, actor=Actor.for_agent(agent))
         assert type(project).objects.filter(pk=project.pk).exists()
 
