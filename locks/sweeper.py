@@ -25,6 +25,7 @@ from django.conf import settings
 from debates.services import close_overdue_rounds
 from locks.push import expire_push_leases
 from locks.services import sweep_expired
+from peercode.errors import DATABASE_UNAVAILABLE
 from peercode.events.services import flush_refusals
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class LockSweeper:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self.sweeps = 0  # completed sweeps, for the curious (and the tests)
+        self.database_down = False
 
     def ensure(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
@@ -59,11 +61,24 @@ class LockSweeper:
         while True:
             try:
                 ended = await database_sync_to_async(sweep_once)()
+            except DATABASE_UNAVAILABLE as exc:
+                # Said once per outage, in one line: an operator needs to know, not a
+                # traceback every few seconds.
+                if not self.database_down:
+                    logger.warning(
+                        "The lock sweep cannot reach the database (%s); retrying every %.1f s.",
+                        (str(exc).strip().splitlines() or [type(exc).__name__])[0],
+                        sweep_interval(),
+                    )
+                self.database_down = True
             except Exception:
-                # A database hiccup must not end the sweeping for the life of the process;
-                # the next round tries again.
+                # A bug must not end the sweeping for the life of the process either; the
+                # next round tries again.
                 logger.exception("The lock sweep failed; retrying in %.1f s.", sweep_interval())
             else:
+                if self.database_down:
+                    logger.warning("The lock sweep reaches the database again.")
+                self.database_down = False
                 self.sweeps += 1
                 if ended:
                     logger.info("The lock sweep ended %d expired lock(s) or request(s).", ended)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,7 +13,8 @@ from django.utils import timezone
 from locks import push
 from locks.models import Lock, LockStatus, PushStatus, PushTicket
 from locks.services import acquire_lock
-from locks.sweeper import ensure_sweeper, sweep_once
+from locks.sweeper import LockSweeper, ensure_sweeper, sweep_once
+from tests.db_support import database_unreachable
 from tests.factories import make_agent, make_project
 
 
@@ -70,3 +72,31 @@ def test_the_sweep_passes_an_expired_push_turn_on(monkeypatch: pytest.MonkeyPatc
     assert PushTicket.objects.get(pk=first.pk).status == PushStatus.EXPIRED
     assert PushTicket.objects.get(pk=second.pk).status == PushStatus.ACTIVE
     assert sweep_once() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_is_reported_once_without_a_traceback_and_sweeping_resumes(
+    settings: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.PEERCODE_LOCK_SWEEP_SECONDS = 0.01  # type: ignore[attr-defined]
+    sweeper = LockSweeper()
+
+    async def sweep_through_an_outage() -> None:
+        task = sweeper.ensure()
+        with database_unreachable():
+            while not sweeper.database_down:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # several more failed rounds
+        done = sweeper.sweeps
+        while sweeper.sweeps == done:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    with caplog.at_level(logging.INFO, logger="locks.sweeper"):
+        asyncio.run(asyncio.wait_for(sweep_through_an_outage(), timeout=30))
+    said = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    outage = [message for _, message, _ in said if "cannot reach the database" in message]
+    assert len(outage) == 1
+    assert ("WARNING", "The lock sweep reaches the database again.", None) in said
+    assert all(exc_info is None for _, _, exc_info in said)
+    assert not sweeper.database_down

@@ -3,16 +3,13 @@ database being down, GET on /mcp, and unknown prompt names."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import connections
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
+from tests.db_support import database_unreachable
 from tests.peercode.mcp_support import (
     ACCEPT,
     Team,
@@ -92,30 +89,6 @@ class TestNullForAnOptionalTextArgument:
             result = await client.call_tool("list_locks", {"path": "app/\x00.py"})
         assert result.is_error
         assert "NUL" in text_of(result)
-
-
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def database_unreachable() -> Iterator[None]:
-    """Point new database connections somewhere nothing answers: a SQLite file in a directory
-    that does not exist, or a PostgreSQL port nothing listens on. Connections of worker threads
-    are opened per call, so the next one fails for real."""
-    settings_dict = connections["default"].settings_dict
-    saved = dict(settings_dict)
-    if settings_dict["ENGINE"].endswith("sqlite3"):
-        settings_dict["NAME"] = "/nonexistent-peercode-dir/peercode.sqlite3"
-    else:
-        settings_dict.update(HOST="127.0.0.1", PORT=str(unused_port()))
-    try:
-        yield
-    finally:
-        settings_dict.clear()
-        settings_dict.update(saved)
 
 
 class TestDatabaseDown:
